@@ -10,10 +10,13 @@ const std::vector<Flag>& flag_table() {
 #include "flags/common.inc"
 #include "flags/model.inc"
 #include "flags/text.inc"
+#include "flags/template.inc"
+#include "flags/data.inc"
 #include "flags/train.inc"
 #include "flags/infer.inc"
 #include "flags/eval.inc"
 #include "flags/serve.inc"
+#include "flags/analyze.inc"
 #include "flags/demo.inc"
   };
   return table;
