@@ -1,0 +1,122 @@
+// Batched text generation with the KV cache (SPEC.md section 5: the reference's generation protocol).
+//
+// API (the part other components use):
+//
+//   infer::Generator gen(model, tokenizer, chat_format);        // chat_format may be null (raw prompts)
+//   infer::Request r;  r.messages = {{"user", "How do I ...?"}};  // rendered with the chat template,
+//   r.prefill = "Sure, here is ...";  r.prefill_tokens = 20;       //   generation prompt on, then
+//                                                                  //   " " + first 20 target tokens
+//   infer::SamplingParams p;  p.max_new_tokens = 512;  p.repetition_penalty = 1.2;   // greedy
+//   std::vector<infer::Completion> out = gen.generate({r}, p);    // out[i] answers requests[i]
+//   out[0].text, out[0].token_ids, out[0].finish_reason ("stop" | "length"), out[0].prompt_tokens
+//
+//   // Streaming (the server): per-request callbacks, called on the generating thread.
+//   gen.generate_stream(requests, params, [&](size_t i, const std::string& delta) {...});
+//
+// Design: every request becomes a row of one running batch. Rows are left-padded to a common length;
+// a key mask hides the padding and each row carries its own position ids, so a row computes exactly
+// what it would alone (batched greedy output equals unbatched greedy output; tested). Finished rows
+// are dropped from the batch and the KV cache (KVCache::select_rows); waiting requests are admitted
+// into the running batch as rows finish (continuous batching, Engine in engine.h).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "safekey/infer/sampling.h"
+#include "safekey/model/decoder.h"
+
+namespace safekey::text {
+class Tokenizer;
+class ChatFormat;
+}  // namespace safekey::text
+
+namespace safekey::infer {
+
+struct Message {
+  std::string role;  // "system" | "user" | "assistant"
+  std::string content;
+};
+
+// One prompt. The first non-empty of `prompt_ids`, `prompt`, `messages` is used.
+struct Request {
+  std::vector<Message> messages;    // rendered with the chat template, add_generation_prompt = true
+  std::string prompt;               // raw text, tokenized as is (no template, no added specials)
+  std::vector<int64_t> prompt_ids;  // used as is
+  // Prefilling attack (reference gen.py): after the rendered prompt append " " + the decoded first
+  // `prefill_tokens` tokens of `prefill` (all of them when prefill_tokens < 0). Ignored when empty.
+  std::string prefill;
+  int64_t prefill_tokens = -1;
+  std::atomic<bool>* cancel = nullptr;  // set to true to stop this request (finish_reason "abort")
+};
+
+struct Completion {
+  std::string text;                // generated text (without the prompt/prefill), cut at a stop string
+  std::vector<int64_t> token_ids;  // generated ids, including a final eos/stop id when one ended it
+  std::string finish_reason;       // "stop" (eos, stop id or stop string), "length", "abort"
+  std::string stop_string;         // the stop string that matched, if any
+  int64_t prompt_tokens = 0;       // tokens in the final prompt (template + prefill)
+  std::string prompt;              // the final prompt text (empty for prompt_ids requests)
+};
+
+// What to do with a prompt that does not fit the context (max_position_embeddings or --max-context):
+enum class OverflowPolicy {
+  Error,     // throw Error naming the request index and both lengths (default)
+  TruncateLeft,  // keep the last tokens of the prompt (what the trainer does with long inputs)
+};
+
+struct GeneratorOptions {
+  int64_t max_batch_size = 16;   // rows decoded together
+  int64_t max_context = 0;       // prompt + new tokens limit; 0 = the model's max_position_embeddings
+  OverflowPolicy overflow = OverflowPolicy::Error;
+  uint64_t seed = 2002;          // seeds requests that have no seed of their own
+  bool progress = false;         // log "k/n done, X tokens/s" lines to stderr
+  std::vector<int64_t> eos_token_ids;  // empty = the model config's eos ids + the tokenizer's eos
+};
+
+// Streaming: called with (request index, new text) as text becomes final (text that could still
+// become part of a stop string is held back). The last call for a request has done = true and
+// final_completion set (its delta may be empty).
+using StreamFn = std::function<void(size_t index, const std::string& delta, bool done,
+                                    const Completion* final_completion)>;
+
+class Generator {
+ public:
+  // The model, tokenizer and chat format must outlive the generator. chat_format may be null: then
+  // Request::messages are rejected and only raw prompts work.
+  Generator(model::DecoderModel model, const text::Tokenizer& tokenizer,
+            const text::ChatFormat* chat_format, GeneratorOptions opts = {});
+  ~Generator();
+
+  std::vector<Completion> generate(const std::vector<Request>& requests,
+                                   const SamplingParams& params);
+  // Per-request sampling parameters (params.size() == requests.size()).
+  std::vector<Completion> generate(const std::vector<Request>& requests,
+                                   const std::vector<SamplingParams>& params,
+                                   const StreamFn& on_text = nullptr);
+
+  // The final prompt text of a request (template + prefill), as it will be tokenized.
+  std::string render(const Request& r) const;
+  // The final prompt token ids (after the overflow policy), as the model will see them.
+  std::vector<int64_t> prompt_ids(const Request& r, const SamplingParams& p, size_t index) const;
+
+  const GeneratorOptions& options() const { return opts_; }
+  const text::Tokenizer& tokenizer() const { return tok_; }
+  const text::ChatFormat* chat_format() const { return chat_; }
+  model::DecoderModel& model() { return model_; }
+  int64_t max_context() const;
+  const std::vector<int64_t>& eos_token_ids() const { return eos_; }
+
+ private:
+  model::DecoderModel model_;
+  const text::Tokenizer& tok_;
+  const text::ChatFormat* chat_;
+  GeneratorOptions opts_;
+  std::vector<int64_t> eos_;
+  uint64_t next_seed_;
+};
+
+}  // namespace safekey::infer

@@ -1,0 +1,42 @@
+// Sampling parameters and the per-step token choice (vLLM's order): repetition penalty over prompt
+// and generated tokens, then temperature, then top-k, then top-p, then one draw from a per-sequence
+// RNG. temperature 0 (or below 1e-5) is greedy: the argmax after the penalty.
+// SPEC.md section 5 gives the reference settings: greedy, repetition penalty 1.2.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace safekey::infer {
+
+struct SamplingParams {
+  int64_t max_new_tokens = 256;
+  double temperature = 0.0;          // 0 = greedy
+  double top_p = 1.0;                // 1 = off
+  int64_t top_k = -1;                // -1 or 0 = off
+  double repetition_penalty = 1.0;   // vLLM semantics; 1 = off; the reference uses 1.2
+  std::optional<uint64_t> seed;      // per-request seed; unset = drawn from the generator's seed
+  std::vector<std::string> stop;     // stop strings; the text is cut before the first match
+  std::vector<int64_t> stop_token_ids;  // extra stop ids, besides the model's eos ids
+  bool ignore_eos = false;           // keep going past eos (benchmarks)
+  bool skip_special_tokens = true;   // special tokens are left out of the text (vLLM default)
+
+  // Throws Error naming `where` and the field for out-of-range values.
+  void validate(const std::string& where) const;
+  bool greedy() const { return temperature < 1e-5; }
+};
+
+// vLLM's repetition penalty on one row of logits [V] (float32, in place): every distinct token id
+// in `seen` (prompt and generated tokens) has its logit divided by `penalty` when positive and
+// multiplied by it otherwise.
+void apply_repetition_penalty(torch::Tensor& logits, const std::vector<int64_t>& seen_unique,
+                              double penalty);
+
+// Chooses the next token from one row of logits [V] (already penalised).
+int64_t choose_token(const torch::Tensor& logits, const SamplingParams& p, std::mt19937_64& rng);
+
+}  // namespace safekey::infer
