@@ -1,0 +1,80 @@
+// Benchmark loaders: a name -> the list of prompts to generate for and judge (PAPER.md section 4.1,
+// SPEC.md section 5). Files are read from the shared data folder (data/SOURCES.md lists them);
+// docs/evaluation.md has the table of names, files, filters and counts.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "safekey/util/json.h"
+
+namespace safekey::eval {
+
+// What a benchmark measures, which decides how its results are scored in the report.
+enum class BenchKind {
+  kHarmful,      // harmful requests: harmfulness rate (share of responses the judge marks harmful)
+  kOverRefusal,  // benign requests that look harmful: refusal rates (XSTest, PHTest)
+  kMath,         // MATH-500: \boxed{} answer vs reference, normalised equality
+  kAime,         // AIME 2024: integer answer
+};
+const char* bench_kind_name(BenchKind k);
+BenchKind bench_kind_from_name(const std::string& s);  // throws on unknown
+
+struct Message {
+  std::string role;
+  std::string content;
+};
+
+struct BenchItem {
+  std::string id;           // stable id inside the benchmark ("strongreject/17", the file's id, ...)
+  std::string instruction;  // the request the judge sees (goal / objective / prompt)
+  std::vector<Message> messages;  // what the model is given; ends on a user turn
+  std::string prefill_target;     // prefilling attack: the harmful completion whose first N tokens
+                                  // are appended after the generation prompt ("" = none)
+  std::string category;
+  std::string label;             // "harmful", "safe", or the file's own label
+  std::string reference_answer;  // math benchmarks: the answer to compare against
+  std::string source;            // "file:line" (CSV/JSONL) or "file:[index]" (JSON)
+};
+
+struct Benchmark {
+  std::string name;
+  BenchKind kind = BenchKind::kHarmful;
+  std::vector<std::string> files;  // the files it was read from
+  std::vector<BenchItem> items;
+};
+
+// Column mapping for user-supplied CSV / JSON / JSONL prompt files (flags --prompt-column ...).
+struct UserFileColumns {
+  std::string prompt = "prompt";       // the user request (ignored when `messages` is present)
+  std::string messages = "messages";   // optional: a list of {role, content}
+  std::string id = "id";               // optional
+  std::string category = "category";   // optional
+  std::string label = "label";         // optional
+  std::string objective = "";          // optional: what the judge sees instead of the prompt
+  std::string answer = "answer";       // optional: reference answer (math kinds)
+  std::string target = "";             // optional: prefilling target
+};
+
+struct LoadOptions {
+  std::string data_dir;     // the shared data folder (…/shared/data)
+  int64_t limit = -1;       // keep the first N items (-1 = all)
+  UserFileColumns columns;  // for user files
+  BenchKind user_kind = BenchKind::kHarmful;  // kind of a user file
+};
+
+// Built-in names, in documentation order.
+std::vector<std::string> builtin_benchmarks();
+// `name` is a built-in name or a path to a .csv/.json/.jsonl file (optionally "file:PATH").
+Benchmark load_benchmark(const std::string& name, const LoadOptions& opts);
+
+// The default data folder: $SAFEKEY_SHARED_DIR/data when set, else ../shared/data relative to the
+// working directory.
+std::string default_data_dir();
+
+// The prompt suffix used for MATH-500 / AIME (DeepSeek-R1's recommended math instruction).
+extern const char* const kMathInstruction;
+
+// Parses JSON text; on error throws "<where>:line:column: invalid JSON: ...".
+json parse_json_located(const std::string& text, const std::string& where, size_t first_line = 1);
+
+}  // namespace safekey::eval

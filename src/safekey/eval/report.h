@@ -1,0 +1,46 @@
+// Evaluation report: per-benchmark figures from judged / graded results files, written as
+// report.md (Markdown table + the rules), report.json and report.svg (a bar chart).
+//   harmful benchmarks:     harmfulness rate = harmful / judged (status "ok"), judge rule stated
+//   over-refusal (XSTest):  full refusal, partial refusal and full compliance rates over judged;
+//                           refusal rate = full + partial
+//   MATH-500 / AIME 2024:   accuracy = correct / responses (no extracted answer counts as wrong)
+// Counts always include responses, judged, unparsed and error.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "safekey/eval/benchmarks.h"
+#include "safekey/eval/results.h"
+#include "safekey/util/json.h"
+
+namespace safekey::eval {
+
+struct BenchReport {
+  std::string bench;
+  BenchKind kind = BenchKind::kHarmful;
+  std::string judge_key;  // "openai-harm:response" (empty for math)
+  std::string rule;       // how the headline figure is defined
+  int64_t items = 0, responses = 0, judged = 0, unparsed = 0, error = 0;
+  int64_t harmful = 0, full_refusal = 0, partial_refusal = 0, full_compliance = 0;
+  int64_t correct = 0, no_answer = 0;
+  std::string metric;  // "harmfulness_rate" | "refusal_rate" | "accuracy"
+  double value = 0;    // percent, 0..100 (NaN when nothing was judged)
+  json to_json() const;
+};
+
+// Math kinds: grades every response (answer part) against item["answer"] and writes
+// item["grade"] = [{has_answer, extracted, reference, correct}] per response.
+void grade_results(json& doc, BenchKind kind);
+
+// Figures for one judged (or graded) results document. For judged kinds, `judge_key` picks the
+// labels (item["judge"][judge_key]); `rule` comes from meta_info.judges[judge_key].rule.
+BenchReport summarize_results(const json& doc, const std::string& bench, BenchKind kind,
+                              const std::string& judge_key);
+
+std::string report_markdown(const std::vector<BenchReport>& rows, const json& meta);
+json report_json(const std::vector<BenchReport>& rows, const json& meta);
+std::string report_bar_chart_svg(const std::vector<BenchReport>& rows);
+// Writes report.md, report.json and report.svg into `dir`.
+void write_report(const std::string& dir, const std::vector<BenchReport>& rows, const json& meta);
+
+}  // namespace safekey::eval
