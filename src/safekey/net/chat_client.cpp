@@ -44,6 +44,7 @@ EndpointUrl parse_endpoint(const std::string& endpoint, const std::string& api_p
     hostport = hostport.substr(0, colon);
   }
   u.host = hostport;
+  SK_CHECK(!u.host.empty(), "endpoint '", endpoint, "': missing host");
   while (!path.empty() && path.back() == '/') path.pop_back();
   // ".../chat/completions" is used as is; ".../v1" gets the API path without its "/v1" prefix;
   // anything else (including "") gets the whole API path ("/v1/chat/completions").
