@@ -36,6 +36,9 @@ class ChatFormat;
 
 namespace safekey::infer {
 
+struct Sequence;       // engine.h
+struct EngineOptions;  // engine.h
+
 struct Message {
   std::string role;  // "system" | "user" | "assistant"
   std::string content;
@@ -75,6 +78,9 @@ struct GeneratorOptions {
   uint64_t seed = 2002;          // seeds requests that have no seed of their own
   bool progress = false;         // log "k/n done, X tokens/s" lines to stderr
   std::vector<int64_t> eos_token_ids;  // empty = the model config's eos ids + the tokenizer's eos
+  // Tokenize the rendered prompt with the tokenizer's added specials (BOS) on top of the template's
+  // own: off by default; on reproduces the reference's vLLM call (a doubled BOS on R1-Distill).
+  bool add_special_tokens = false;
 };
 
 // Streaming: called with (request index, new text) as text becomes final (text that could still
@@ -102,6 +108,12 @@ class Generator {
   std::string render(const Request& r) const;
   // The final prompt token ids (after the overflow policy), as the model will see them.
   std::vector<int64_t> prompt_ids(const Request& r, const SamplingParams& p, size_t index) const;
+
+  // For drivers of their own Engine (the server): the prepared sequence of a request (template,
+  // prefill, tokenization, context policy, seed) and the engine options (eos ids, detokenizer).
+  // make_sequence throws Error naming request `index` for bad parameters or an overlong prompt.
+  Sequence make_sequence(const Request& r, const SamplingParams& p, size_t index, uint64_t id);
+  EngineOptions engine_options() const;
 
   const GeneratorOptions& options() const { return opts_; }
   const text::Tokenizer& tokenizer() const { return tok_; }
