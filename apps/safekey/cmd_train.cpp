@@ -1,0 +1,77 @@
+// `safekey train`: SafeKey fine-tuning (SFT + Dual-Path Safety Head + Query-Mask Modeling) of an HF
+// model folder. Thin: flags -> train::TrainConfig -> train::run_training (src/safekey/train/trainer.h).
+#include <iostream>
+
+#include "cli.h"
+#include "safekey/train/trainer.h"
+#include "safekey/util/error.h"
+
+namespace safekey {
+namespace {
+
+int run_train(cli::Args& args) {
+  if (args.given("config")) args.merge_config_file(args.str("config"));
+  train::TrainConfig c;
+  c.model_dir = args.required("model");
+  c.data_path = args.required("data");
+  c.output_dir = args.required("output-dir");
+  c.epochs = args.i64("num-train-epochs");
+  c.batch_size = args.i64("per-device-train-batch-size");
+  c.grad_accum = args.i64("gradient-accumulation-steps");
+  c.lr = args.f64("learning-rate");
+  c.weight_decay = args.f64("weight-decay");
+  c.beta1 = args.f64("adam-beta1");
+  c.beta2 = args.f64("adam-beta2");
+  c.eps = args.f64("adam-epsilon");
+  c.warmup_ratio = args.f64("warmup-ratio");
+  c.scheduler = args.str("lr-scheduler-type");
+  c.max_grad_norm = args.f64("max-grad-norm");
+  c.max_seq_len = args.i64("max-seq-len");
+  c.max_steps = args.i64("max-steps");
+  c.qmm = args.on("key-sentence-prediction");
+  c.head = args.on("safety-head");
+  c.key_weight = args.f64("key-sentence-weight");
+  c.head_weight = args.f64("head-weight");
+  c.head_theta = args.f64("head-theta");
+  c.last_k_epoch = args.i64("last-k-epoch");
+  c.head_detach = args.on("detach-safety-head");
+  c.qmm_no_mask = args.on("key-sentence-prediction-mask-ablation");
+  const std::string pass = args.str("qmm-pass");
+  SK_CHECK(pass == "truncated" || pass == "full", "--qmm-pass: expected truncated or full, got '", pass, "'");
+  c.qmm_pass = pass == "full" ? train::QmmPass::FullMasked : train::QmmPass::Truncated;
+  c.gradient_checkpointing = args.on("gradient-checkpointing");
+  c.reference_compat = args.on("reference-compat");
+  c.dtype = args.str("dtype");
+  c.device = args.str("device");
+  c.seed = args.i64("seed");
+  c.shuffle = args.on("shuffle");
+  c.save_steps = args.i64("save-steps");
+  c.save_total_limit = args.i64("save-total-limit");
+  c.resume = args.on("resume");
+  c.resume_from = args.str("resume-from-checkpoint");
+  c.logging_steps = args.i64("logging-steps");
+  c.skip_invalid = args.on("skip-invalid");
+  c.benign_sources = args.list("benign-sources");
+  if (c.head_detach) SK_CHECK(c.head, "--detach-safety-head needs --safety-head");
+  if (c.qmm_no_mask) SK_CHECK(c.qmm, "--key-sentence-prediction-mask-ablation needs --key-sentence-prediction");
+  c.extra = args.resolved();
+  auto r = train::run_training(c);
+  std::cout << json{{"output_dir", r.output_dir}, {"checkpoint", r.last_checkpoint}, {"model", r.model_dir},
+                    {"steps", r.steps}, {"examples", r.examples}}
+                   .dump()
+            << "\n";
+  return 0;
+}
+
+cli::Registrar reg({"train", "SafeKey fine-tuning: SFT + Dual-Path Safety Head + Query-Mask Modeling",
+                    "safekey train --model DIR --data FILE --output-dir DIR [--config FILE] [flags]\n"
+                    "  plain SFT:  (no objective flags)\n"
+                    "  SafeKey:    --key-sentence-prediction --safety-head  (both in the last --last-k-epoch epochs)\n"
+                    "  resume:     the same command plus --resume (refused if the config differs)\n"
+                    "The run folder gets run_config.json, flags.json, metrics.jsonl, loss_curves.svg and\n"
+                    "checkpoint-N/{model/, safety_head.safetensors, optimizer.safetensors, trainer_state.json}.\n"
+                    "See docs/training.md.",
+                    run_train});
+
+}  // namespace
+}  // namespace safekey

@@ -1,0 +1,158 @@
+#include "safekey/train/checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "safekey/util/error.h"
+#include "safekey/util/file.h"
+
+namespace fs = std::filesystem;
+
+namespace safekey::train {
+
+json TrainerState::to_json() const {
+  return json{{"global_step", global_step},   {"epoch", epoch},
+              {"micro_in_epoch", micro_in_epoch}, {"total_steps", total_steps},
+              {"warmup_steps", warmup_steps}, {"epoch_order", epoch_order},
+              {"torch_rng_state", torch_rng_state}, {"elapsed_s", elapsed_s},
+              {"config", config}};
+}
+
+TrainerState TrainerState::from_json(const json& j, const std::string& where) {
+  TrainerState s;
+  s.global_step = json_get<int64_t>(j, "global_step", where);
+  s.epoch = json_get<int64_t>(j, "epoch", where);
+  s.micro_in_epoch = json_get<int64_t>(j, "micro_in_epoch", where);
+  s.total_steps = json_get<int64_t>(j, "total_steps", where);
+  s.warmup_steps = json_get<int64_t>(j, "warmup_steps", where);
+  s.epoch_order = json_get<std::vector<int64_t>>(j, "epoch_order", where);
+  s.torch_rng_state = json_get<std::string>(j, "torch_rng_state", where);
+  s.elapsed_s = json_get_or<double>(j, "elapsed_s", 0.0, where);
+  s.config = j.at("config");
+  return s;
+}
+
+const std::vector<std::string>& tokenizer_file_names() {
+  static const std::vector<std::string> names = {
+      "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+      "merges.txt", "added_tokens.json", "chat_template.jinja", "chat_template.json",
+      "generation_config.json"};
+  return names;
+}
+
+std::string get_torch_rng_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  auto st = gen.get_state();  // uint8 tensor
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  const uint8_t* p = st.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < st.numel(); ++i) {
+    out += hex[p[i] >> 4];
+    out += hex[p[i] & 15];
+  }
+  return out;
+}
+
+void set_torch_rng_state(const std::string& h) {
+  SK_CHECK(h.size() % 2 == 0, "torch_rng_state: odd hex length");
+  auto st = torch::empty({static_cast<int64_t>(h.size() / 2)}, torch::kUInt8);
+  uint8_t* p = st.data_ptr<uint8_t>();
+  auto nib = [](char c) -> int { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i < h.size() / 2; ++i) p[i] = static_cast<uint8_t>(nib(h[2 * i]) * 16 + nib(h[2 * i + 1]));
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(st);
+}
+
+std::string save_checkpoint(const std::string& output_dir, model::DecoderModel& model, SafetyHead* head,
+                            const AdamW& optimizer, const TrainerState& state,
+                            const std::string& tokenizer_src) {
+  const std::string name = cat("checkpoint-", state.global_step);
+  const std::string final_dir = path_join(output_dir, name);
+  const std::string tmp = path_join(output_dir, ".tmp-" + name);
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  try {
+    make_dirs(path_join(tmp, "model"));
+    model::save_model(model, path_join(tmp, "model"));
+    if (!tokenizer_src.empty())
+      for (const auto& f : tokenizer_file_names()) {
+        const std::string src = path_join(tokenizer_src, f);
+        if (path_exists(src)) write_file_atomic(path_join(path_join(tmp, "model"), f), read_file(src));
+      }
+    if (head) save_safety_head(*head, path_join(tmp, "safety_head.safetensors"));
+    optimizer.save_state(path_join(tmp, "optimizer.safetensors"));
+    // trainer_state.json last: its presence marks a complete checkpoint.
+    write_file_atomic(path_join(tmp, "trainer_state.json"), state.to_json().dump(1));
+    fsync_dir(tmp);
+    if (path_exists(final_dir)) fs::remove_all(final_dir);
+    fs::rename(tmp, final_dir);
+    fsync_dir(output_dir);
+  } catch (const std::exception& e) {
+    fs::remove_all(tmp, ec);
+    fail("saving ", final_dir, " failed: ", e.what(), " (the previous checkpoints are intact)");
+  }
+  return final_dir;
+}
+
+std::vector<std::string> list_checkpoints(const std::string& output_dir) {
+  std::vector<std::pair<int64_t, std::string>> found;
+  if (!is_directory(output_dir)) return {};
+  for (const auto& e : fs::directory_iterator(output_dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("checkpoint-", 0) != 0 || !e.is_directory()) continue;
+    if (!path_exists(path_join(e.path().string(), "trainer_state.json"))) continue;
+    try {
+      found.emplace_back(std::stoll(n.substr(11)), e.path().string());
+    } catch (...) {
+    }
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(f.second);
+  return out;
+}
+
+void rotate_checkpoints(const std::string& output_dir, int64_t limit) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(output_dir))
+    if (e.path().filename().string().rfind(".tmp-checkpoint-", 0) == 0) fs::remove_all(e.path(), ec);
+  if (limit <= 0) return;
+  auto all = list_checkpoints(output_dir);
+  for (size_t i = 0; i + static_cast<size_t>(limit) < all.size(); ++i) fs::remove_all(all[i], ec);
+}
+
+TrainerState read_trainer_state(const std::string& checkpoint_dir) {
+  const std::string p = path_join(checkpoint_dir, "trainer_state.json");
+  return TrainerState::from_json(read_json_file(p), p);
+}
+
+void load_checkpoint_weights(const std::string& checkpoint_dir, model::DecoderModel& model, SafetyHead* head,
+                             AdamW& optimizer) {
+  const auto device = model->parameters().front().device();
+  const auto dtype = model->parameters().front().scalar_type();
+  auto loaded = model::load_model(path_join(checkpoint_dir, "model"), dtype, device);
+  {
+    torch::NoGradGuard ng;
+    auto dst = model->hf_named_parameters();
+    auto src = loaded->hf_named_parameters();
+    SK_CHECK(dst.size() == src.size(), checkpoint_dir, ": the checkpoint's model has ", src.size(),
+             " parameters, the run's model ", dst.size());
+    for (size_t i = 0; i < dst.size(); ++i) {
+      SK_CHECK(dst[i].first == src[i].first && dst[i].second.sizes() == src[i].second.sizes(), checkpoint_dir,
+               ": parameter ", src[i].first, " does not match the run's model");
+      dst[i].second.copy_(src[i].second);
+    }
+  }
+  if (head) {
+    const std::string hp = path_join(checkpoint_dir, "safety_head.safetensors");
+    SK_CHECK(path_exists(hp), checkpoint_dir, ": no safety_head.safetensors but the safety head is on");
+    load_safety_head(*head, hp);
+  }
+  optimizer.load_state(path_join(checkpoint_dir, "optimizer.safetensors"));
+}
+
+}  // namespace safekey::train

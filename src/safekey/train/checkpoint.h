@@ -1,0 +1,58 @@
+// Checkpoints of a training run, written atomically: everything goes into a temp folder
+// (`.tmp-checkpoint-N`) that is renamed to `checkpoint-N` only when complete, so a crash or a full
+// disk leaves the previous checkpoints intact. Layout (docs/training.md):
+//   checkpoint-N/model/                    HF model folder (config.json, safetensors, tokenizer files)
+//   checkpoint-N/safety_head.safetensors   when the safety head is on
+//   checkpoint-N/optimizer.safetensors     AdamW moments, per-parameter steps (master weights for bf16)
+//   checkpoint-N/trainer_state.json        step, epoch, position in the epoch, data order, RNG state,
+//                                          scheduler, the run config
+#pragma once
+#include <string>
+#include <vector>
+
+#include "safekey/model/decoder.h"
+#include "safekey/train/objectives/dual_path_safety_head.h"
+#include "safekey/train/optim.h"
+#include "safekey/util/json.h"
+
+namespace safekey::train {
+
+struct TrainerState {
+  int64_t global_step = 0;       // optimizer steps done
+  int64_t epoch = 0;             // epoch the next micro-batch belongs to
+  int64_t micro_in_epoch = 0;    // micro-batches of `epoch` already consumed
+  int64_t total_steps = 0;       // scheduler horizon
+  int64_t warmup_steps = 0;
+  std::vector<int64_t> epoch_order;  // example order of `epoch`
+  std::string torch_rng_state;   // hex of the default CPU generator state
+  double elapsed_s = 0;          // training time so far
+  json config;                   // the run config (compared on resume)
+  json to_json() const;
+  static TrainerState from_json(const json& j, const std::string& where);
+};
+
+// Writes output_dir/checkpoint-<step> atomically and returns its path. `tokenizer_src` is the folder
+// whose tokenizer files are copied next to the model (may be ""). `head` may be null.
+std::string save_checkpoint(const std::string& output_dir, model::DecoderModel& model, SafetyHead* head,
+                            const AdamW& optimizer, const TrainerState& state,
+                            const std::string& tokenizer_src);
+
+// Complete checkpoints (with trainer_state.json) in output_dir, oldest first.
+std::vector<std::string> list_checkpoints(const std::string& output_dir);
+// Deletes the oldest complete checkpoints beyond `limit` (limit <= 0: keep all) and stale temp folders.
+void rotate_checkpoints(const std::string& output_dir, int64_t limit);
+
+// Reads trainer_state.json of a checkpoint folder.
+TrainerState read_trainer_state(const std::string& checkpoint_dir);
+// Restores the model weights, head and optimizer of a checkpoint into existing objects.
+void load_checkpoint_weights(const std::string& checkpoint_dir, model::DecoderModel& model, SafetyHead* head,
+                             AdamW& optimizer);
+
+// The torch CPU generator state as hex, and back.
+std::string get_torch_rng_state();
+void set_torch_rng_state(const std::string& hex);
+
+// Files copied with the model so that the checkpoint loads as a complete HF model folder.
+const std::vector<std::string>& tokenizer_file_names();
+
+}  // namespace safekey::train

@@ -1,0 +1,287 @@
+#include "safekey/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <random>
+
+#include "safekey/model/decoder.h"
+#include "safekey/train/batch.h"
+#include "safekey/train/checkpoint.h"
+#include "safekey/train/dataset.h"
+#include "safekey/train/optim.h"
+#include "safekey/train/step.h"
+#include "safekey/util/error.h"
+#include "safekey/util/file.h"
+
+namespace safekey::train {
+
+json TrainConfig::to_json() const {
+  const char* pass = qmm_pass == QmmPass::Truncated ? "truncated" : qmm_pass == QmmPass::FullMasked ? "full" : "no_mask";
+  return json{{"model_dir", model_dir}, {"data_path", examples.empty() ? data_path : "<in-process examples>"},
+              {"num_examples_in_process", examples.size()},
+              {"epochs", epochs}, {"batch_size", batch_size}, {"grad_accum", grad_accum},
+              {"lr", lr}, {"weight_decay", weight_decay}, {"beta1", beta1}, {"beta2", beta2}, {"eps", eps},
+              {"warmup_ratio", warmup_ratio}, {"scheduler", scheduler}, {"max_grad_norm", max_grad_norm},
+              {"max_seq_len", max_seq_len}, {"qmm", qmm}, {"head", head}, {"key_weight", key_weight},
+              {"head_weight", head_weight}, {"head_theta", head_theta}, {"last_k_epoch", last_k_epoch},
+              {"head_detach", head_detach}, {"qmm_no_mask", qmm_no_mask}, {"qmm_pass", pass},
+              {"gradient_checkpointing", gradient_checkpointing}, {"reference_compat", reference_compat},
+              {"dtype", dtype}, {"device", device}, {"seed", seed}, {"shuffle", shuffle},
+              {"skip_invalid", skip_invalid}, {"benign_sources", benign_sources}};
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Deterministic example order of one epoch (Fisher-Yates over mt19937_64, whose output is fixed by
+// the C++ standard, so the order is the same on every platform).
+std::vector<int64_t> epoch_order(int64_t n, int64_t seed, int64_t epoch, bool shuffle) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  if (!shuffle) return order;
+  std::mt19937_64 rng(static_cast<uint64_t>(seed) * 1000003ULL + static_cast<uint64_t>(epoch));
+  for (int64_t i = n - 1; i > 0; --i) std::swap(order[static_cast<size_t>(i)], order[rng() % static_cast<uint64_t>(i + 1)]);
+  return order;
+}
+
+std::string config_diff(const json& saved, const json& now) {
+  std::string out;
+  for (auto it = now.begin(); it != now.end(); ++it) {
+    if (!saved.contains(it.key())) out += cat("\n  ", it.key(), ": (absent) -> ", it->dump());
+    else if (saved[it.key()] != *it) out += cat("\n  ", it.key(), ": ", saved[it.key()].dump(), " -> ", it->dump());
+  }
+  for (auto it = saved.begin(); it != saved.end(); ++it)
+    if (!now.contains(it.key())) out += cat("\n  ", it.key(), ": ", it->dump(), " -> (absent)");
+  return out;
+}
+
+void check_config(const TrainConfig& c) {
+  SK_CHECK(!c.model_dir.empty(), "train: --model is required");
+  SK_CHECK(!c.output_dir.empty(), "train: --output-dir is required");
+  SK_CHECK(!c.examples.empty() || !c.data_path.empty(), "train: --data is required");
+  SK_CHECK(c.epochs > 0, "train: --num-train-epochs must be > 0");
+  SK_CHECK(c.batch_size > 0, "train: --per-device-train-batch-size must be > 0");
+  SK_CHECK(c.grad_accum > 0, "train: --gradient-accumulation-steps must be > 0");
+  SK_CHECK(c.lr >= 0 && c.weight_decay >= 0, "train: --learning-rate and --weight-decay must be >= 0");
+  SK_CHECK(c.warmup_ratio >= 0 && c.warmup_ratio <= 1, "train: --warmup-ratio must be in [0, 1]");
+  SK_CHECK(c.scheduler == "cosine" || c.scheduler == "constant", "train: --lr-scheduler-type must be cosine or constant, got '",
+           c.scheduler, "'");
+  SK_CHECK(c.head_theta >= 0 && c.head_theta <= 1, "train: --head-theta must be in [0, 1]");
+  SK_CHECK(c.last_k_epoch >= 0, "train: --last-k-epoch must be >= 0");
+  SK_CHECK(c.max_seq_len > 1, "train: --max-seq-len must be > 1");
+  SK_CHECK(c.dtype == "auto" || c.dtype == "float32" || c.dtype == "bfloat16",
+           "train: --dtype must be auto, float32 or bfloat16, got '", c.dtype, "'");
+}
+
+}  // namespace
+
+TrainResult run_training(const TrainConfig& cfg) {
+  check_config(cfg);
+  make_dirs(cfg.output_dir);
+  torch::Device device(cfg.device);
+  const bool cuda = device.is_cuda();
+  const std::string dtype_name = cfg.dtype == "auto" ? (cuda ? "bfloat16" : "float32") : cfg.dtype;
+  SK_CHECK(dtype_name == "float32" || cuda, "train: --dtype bfloat16 needs a CUDA device (fp32 on CPU)");
+  const auto dtype = dtype_name == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+  torch::manual_seed(static_cast<uint64_t>(cfg.seed));
+
+  auto model = model::load_model(cfg.model_dir, dtype, device);
+  model->train();
+  model->set_gradient_checkpointing(cfg.gradient_checkpointing);
+  const auto& mc = model->config();
+  const int64_t pad_id = mc.eos_token_ids.empty() ? 0 : mc.eos_token_ids[0];
+
+  // Data: validated, then truncated by the documented policy.
+  Dataset ds;
+  if (!cfg.examples.empty()) {
+    ds.examples = cfg.examples;
+    ds.format = "in-process";
+    for (const auto& ex : ds.examples) validate_example(ex, mc.vocab_size);
+  } else if (is_pretokenized_file(cfg.data_path)) {
+    ds = load_pretokenized(cfg.data_path, mc.vocab_size);
+  } else {
+    ds = load_record_examples(cfg.data_path, cfg.model_dir, cfg.benign_sources, cfg.skip_invalid,
+                              path_join(cfg.output_dir, "skipped_records.json"), cfg.max_seq_len,
+                              cfg.reference_compat);
+    for (const auto& ex : ds.examples) validate_example(ex, mc.vocab_size);
+  }
+  int64_t truncated = 0, k_cut = 0;
+  for (auto& ex : ds.examples) {
+    auto t = truncate_example(ex, cfg.max_seq_len, cfg.reference_compat);
+    truncated += t.changed;
+    k_cut += t.k_cut;
+  }
+  const int64_t N = static_cast<int64_t>(ds.examples.size());
+  const int64_t micro_per_epoch = N / cfg.batch_size;  // drop_last, as the reference's DataLoader
+  SK_CHECK(micro_per_epoch > 0, "train: ", N, " examples are fewer than one batch of ", cfg.batch_size);
+  const int64_t steps_per_epoch = (micro_per_epoch + cfg.grad_accum - 1) / cfg.grad_accum;
+  const int64_t total_steps = cfg.epochs * steps_per_epoch;
+  const int64_t warmup_steps = static_cast<int64_t>(cfg.warmup_ratio * static_cast<double>(total_steps));
+
+  std::unique_ptr<SafetyHead> head;
+  if (cfg.head) {
+    head = std::make_unique<SafetyHead>(mc.hidden_size);
+    (*head)->to(device);
+    (*head)->train();
+  }
+  AdamW opt(make_param_groups(model, head.get(), cfg.weight_decay, cfg.reference_compat),
+            AdamWOptions{cfg.beta1, cfg.beta2, cfg.eps});
+
+  const std::string metrics_path = path_join(cfg.output_dir, "metrics.jsonl");
+  const json run_config = cfg.to_json();
+  TrainerState st;
+  st.total_steps = total_steps;
+  st.warmup_steps = warmup_steps;
+  st.config = run_config;
+  TrainResult res;
+  res.output_dir = cfg.output_dir;
+  res.examples = N;
+  if (cfg.resume || !cfg.resume_from.empty()) {
+    std::string ck = cfg.resume_from;
+    if (ck.empty()) {
+      auto all = list_checkpoints(cfg.output_dir);
+      SK_CHECK(!all.empty(), "train --resume: no complete checkpoint in ", cfg.output_dir);
+      ck = all.back();
+    }
+    TrainerState saved = read_trainer_state(ck);
+    std::string diff = config_diff(saved.config, run_config);
+    SK_CHECK(diff.empty(), "train --resume: ", ck, " was written with a different config; these keys differ "
+             "(saved -> now):", diff);
+    load_checkpoint_weights(ck, model, head.get(), opt);
+    set_torch_rng_state(saved.torch_rng_state);
+    st.global_step = saved.global_step;
+    st.epoch = saved.epoch;
+    st.micro_in_epoch = saved.micro_in_epoch;
+    st.elapsed_s = saved.elapsed_s;
+    truncate_metrics(metrics_path, st.global_step);
+    res.history = read_metrics(metrics_path);
+    res.last_checkpoint = ck;
+    if (!cfg.quiet) std::cerr << "resuming from " << ck << " (step " << st.global_step << ", epoch " << st.epoch + 1 << ")\n";
+  } else {
+    SK_CHECK(list_checkpoints(cfg.output_dir).empty(), "train: ", cfg.output_dir,
+             " already holds checkpoints; pass --resume to continue that run or choose another --output-dir");
+    write_file_atomic(metrics_path, "");
+  }
+  write_file_atomic(path_join(cfg.output_dir, "run_config.json"), run_config.dump(1));
+  if (!cfg.extra.is_null()) write_file_atomic(path_join(cfg.output_dir, "flags.json"), cfg.extra.dump(1));
+  if (!cfg.quiet) {
+    std::cerr << "train: " << N << " examples (" << ds.format << ")";
+    if (ds.skipped) std::cerr << ", " << ds.skipped << " invalid records skipped (skipped_records.json)";
+    if (truncated) std::cerr << ", " << truncated << " truncated to " << cfg.max_seq_len << " tokens (" << k_cut << " lost part of K)";
+    std::cerr << "; " << micro_per_epoch << " micro-batches of " << cfg.batch_size << " per epoch, "
+              << total_steps << " optimizer steps, warm-up " << warmup_steps << ", " << dtype_name << " on "
+              << device.str() << "\n";
+  }
+
+  StepOptions so;
+  so.qmm_pass = cfg.qmm_no_mask ? QmmPass::NoMask : cfg.qmm_pass;
+  so.key_weight = cfg.key_weight;
+  so.head_weight = cfg.head_weight;
+  so.head_theta = cfg.head_theta;
+  so.head_detach = cfg.head_detach;
+  const auto params = all_params(opt.groups());
+  const auto t_start = Clock::now();
+  const double elapsed_before = st.elapsed_s;
+  const int64_t start_step = st.global_step;
+  bool stop = false;
+  int64_t saved_at = -1;
+
+  auto checkpoint = [&](int64_t epoch, int64_t micro) {
+    TrainerState s = st;
+    if (micro >= micro_per_epoch) {
+      epoch += 1;
+      micro = 0;
+    }
+    s.epoch = epoch;
+    s.micro_in_epoch = micro;
+    s.epoch_order = epoch < cfg.epochs ? epoch_order(N, cfg.seed, epoch, cfg.shuffle) : std::vector<int64_t>{};
+    s.torch_rng_state = get_torch_rng_state();
+    s.elapsed_s = elapsed_before + std::chrono::duration<double>(Clock::now() - t_start).count();
+    res.last_checkpoint = save_checkpoint(cfg.output_dir, model, head.get(), opt, s, cfg.model_dir);
+    rotate_checkpoints(cfg.output_dir, cfg.save_total_limit);
+    saved_at = st.global_step;
+    if (!cfg.quiet) std::cerr << "saved " << res.last_checkpoint << "\n";
+  };
+
+  for (int64_t epoch = st.epoch; epoch < cfg.epochs && !stop; ++epoch) {
+    const auto order = epoch_order(N, cfg.seed, epoch, cfg.shuffle);
+    const bool on = epoch >= cfg.epochs - cfg.last_k_epoch;
+    so.qmm = cfg.qmm && on;
+    so.head = cfg.head && on;
+    int64_t micro = epoch == st.epoch ? st.micro_in_epoch : 0;
+    while (micro < micro_per_epoch) {
+      const auto t0 = Clock::now();
+      const int64_t window = std::min(cfg.grad_accum, micro_per_epoch - micro);
+      so.loss_scale = 1.0 / static_cast<double>(window);
+      StepMetrics m;
+      int64_t sft_tok = 0, sft_ok = 0, k_tok = 0, k_ok = 0;
+      for (int64_t i = 0; i < window; ++i) {
+        std::vector<const data::TokenizedExample*> rows;
+        for (int64_t j = 0; j < cfg.batch_size; ++j)
+          rows.push_back(&ds.examples[static_cast<size_t>(order[static_cast<size_t>((micro + i) * cfg.batch_size + j)])]);
+        Batch b = collate(rows, pad_id);
+        auto r = safekey_step(model, head.get(), b, so);
+        if (!r.finite)
+          fail("train: non-finite loss at step ", st.global_step + 1, " (epoch ", epoch + 1, "): total ", r.total_loss,
+               ", sft ", r.sft_loss, ", qmm ", r.k_loss, ", head ", r.head_loss, "; records: ", b.describe_rows(),
+               "; the last good checkpoint is ", res.last_checkpoint.empty() ? "(none yet)" : res.last_checkpoint);
+        const double w = 1.0 / static_cast<double>(window);
+        m.loss += w * r.total_loss;
+        m.sft_loss += w * r.sft_loss;
+        m.k_loss += w * r.k_loss;
+        m.head_loss += w * r.head_loss;
+        m.L_head_C += w * r.L_head_C;
+        m.L_head_ctx += w * r.L_head_ctx;
+        sft_tok += r.sft_tokens;
+        sft_ok += r.sft_correct;
+        k_tok += r.k_tokens;
+        k_ok += r.k_correct;
+        m.tokens += r.tokens;
+        m.qmm_skipped_rows += r.qmm_skipped_rows;
+        m.head_skipped_rows += r.head_skipped_rows;
+        for (auto& s : b.sources) m.record_ids.push_back(s);
+      }
+      m.grad_norm = clip_grad_norm(params, cfg.max_grad_norm);
+      SK_CHECK(std::isfinite(m.grad_norm), "train: non-finite gradient norm at step ", st.global_step + 1,
+               " (epoch ", epoch + 1, "); records: ", [&] { std::string s; for (auto& x : m.record_ids) s += x + " "; return s; }(),
+               "; the last good checkpoint is ", res.last_checkpoint.empty() ? "(none yet)" : res.last_checkpoint);
+      m.lr = cfg.lr * lr_lambda(st.global_step, warmup_steps, total_steps, cfg.scheduler == "constant");
+      opt.step(m.lr);
+      opt.zero_grad();
+      st.global_step += 1;
+      micro += window;
+
+      m.step = st.global_step;
+      m.total_steps = total_steps;
+      m.epoch = epoch;
+      m.epochs = cfg.epochs;
+      m.objectives_on = so.qmm || so.head;
+      m.token_acc = sft_tok ? static_cast<double>(sft_ok) / static_cast<double>(sft_tok) : 0.0;
+      m.k_acc = k_tok ? static_cast<double>(k_ok) / static_cast<double>(k_tok) : 0.0;
+      m.step_s = std::chrono::duration<double>(Clock::now() - t0).count();
+      m.tokens_per_s = m.step_s > 0 ? static_cast<double>(m.tokens) / m.step_s : 0.0;
+      const double run_s = std::chrono::duration<double>(Clock::now() - t_start).count();
+      m.elapsed_s = elapsed_before + run_s;
+      m.eta_s = run_s / static_cast<double>(st.global_step - start_step) * static_cast<double>(total_steps - st.global_step);
+      append_metrics_line(metrics_path, m);
+      res.history.push_back(m);
+      if (!cfg.quiet && (st.global_step % std::max<int64_t>(1, cfg.logging_steps) == 0 || st.global_step == total_steps))
+        std::cerr << m.progress_line() << std::endl;
+      if (cfg.on_step) cfg.on_step(m);
+
+      if (cfg.max_steps > 0 && st.global_step >= cfg.max_steps) stop = true;
+      if ((cfg.save_steps > 0 && st.global_step % cfg.save_steps == 0) || stop) checkpoint(epoch, micro);
+      if (stop) break;
+    }
+    if (!stop && saved_at != st.global_step) checkpoint(epoch, micro_per_epoch);
+  }
+  res.steps = st.global_step;
+  res.model_dir = res.last_checkpoint.empty() ? "" : path_join(res.last_checkpoint, "model");
+  write_file_atomic(path_join(cfg.output_dir, "loss_curves.svg"),
+                    loss_curves_svg(res.history, "SafeKey training: " + cfg.output_dir));
+  return res;
+}
+
+}  // namespace safekey::train

@@ -1,0 +1,81 @@
+// The SafeKey trainer as a C++ API: `safekey train` (apps/safekey/cmd_train.cpp) and the toy-world
+// demo call run_training(). Every feature and the TrainConfig field (= the flag) that controls it:
+//   objectives  SFT always; Query-Mask Modeling (qmm), Dual-Path Safety Head (head), only in the last
+//               last_k_epoch epochs; weights key_weight / head_weight, head_theta; ablations
+//               qmm_no_mask, head_detach; qmm_pass (truncated = exact and cheap, full = reference)
+//   optimiser   AdamW(lr, beta1, beta2, eps, weight_decay) with param groups, cosine schedule with
+//               warmup_ratio, gradient_accumulation_steps, max_grad_norm, seed, reference_compat
+//   memory      gradient_checkpointing; dtype (bf16 + fp32 master weights on CUDA, fp32 on CPU)
+//   runs        output_dir with run_config.json, metrics.jsonl, loss_curves.svg; checkpoints every
+//               save_steps and at epoch ends, save_total_limit; resume / resume_from (exact on CPU)
+// docs/training.md describes the step, truncation, the checkpoint layout and resume guarantees.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "safekey/data/example.h"
+#include "safekey/train/metrics.h"
+#include "safekey/train/objectives/query_mask_loss.h"
+#include "safekey/util/json.h"
+
+namespace safekey::train {
+
+struct TrainConfig {
+  std::string model_dir;    // HF folder; tokenizer files there are copied into checkpoints
+  std::string data_path;    // records or pre-tokenized JSONL (ignored when `examples` is non-empty)
+  std::vector<data::TokenizedExample> examples;  // in-process data (the demo)
+  std::string output_dir;
+
+  int64_t epochs = 5;
+  int64_t batch_size = 2;
+  int64_t grad_accum = 8;
+  double lr = 1e-5, weight_decay = 1e-4, beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double warmup_ratio = 0.05;
+  std::string scheduler = "cosine";  // cosine | constant
+  double max_grad_norm = 0;          // 0 = no clipping
+  int64_t max_seq_len = 8192;
+  int64_t max_steps = -1;            // stop early after this many optimizer steps
+
+  bool qmm = false, head = false;
+  double key_weight = 0.2, head_weight = 0.2, head_theta = 0.5;
+  int64_t last_k_epoch = 2;
+  bool head_detach = false, qmm_no_mask = false;
+  QmmPass qmm_pass = QmmPass::Truncated;
+
+  bool gradient_checkpointing = false;
+  bool reference_compat = false;
+  std::string dtype = "auto";  // auto | float32 | bfloat16
+  std::string device = "cpu";
+  int64_t seed = 2002;
+  bool shuffle = true;
+
+  int64_t save_steps = 0;        // 0 = only at epoch ends
+  int64_t save_total_limit = 0;  // 0 = keep all
+  bool resume = false;           // from the newest checkpoint in output_dir
+  std::string resume_from;       // from this checkpoint
+  int64_t logging_steps = 1;
+
+  bool skip_invalid = false;
+  std::vector<std::string> benign_sources = {"4o_rewrite"};
+
+  bool quiet = false;                                   // no progress lines on stderr
+  std::function<void(const StepMetrics&)> on_step;      // called after every optimizer step
+  json extra;  // saved beside the run (e.g. the CLI's resolved flags); not compared on resume
+
+  // The settings that define the run (compared on resume; excludes resume/logging/save knobs).
+  json to_json() const;
+};
+
+struct TrainResult {
+  std::string output_dir;
+  std::string last_checkpoint;  // checkpoint-N folder
+  std::string model_dir;        // last_checkpoint/model: a loadable HF folder
+  int64_t steps = 0;            // optimizer steps done in total
+  int64_t examples = 0;         // training examples after validation
+  std::vector<StepMetrics> history;  // every step of the run, including steps before a resume
+};
+
+TrainResult run_training(const TrainConfig& config);
+
+}  // namespace safekey::train
