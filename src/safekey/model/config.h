@@ -51,6 +51,18 @@ struct ModelConfig {
   static ModelConfig from_file(const std::string& path);
   json to_json() const;
   int64_t num_parameters() const;
+  // Every parameter by HF name with its shape, in HF's module order (state_dict order). The tied
+  // lm_head is not listed (it is model.embed_tokens.weight).
+  struct ParamShape {
+    std::string name;
+    std::vector<int64_t> shape;
+  };
+  std::vector<ParamShape> parameter_shapes() const;
+  // A one-line summary: "Qwen2ForCausalLM: 2 layers, hidden 64, heads 4/2 x 16, ...".
+  std::string summary() const;
 };
+
+// "float32" | "bfloat16" | "float16" | "fp32" | "bf16" | "fp16" -> canonical HF name; throws otherwise.
+std::string canonical_dtype_name(const std::string& s, const std::string& where);
 
 }  // namespace safekey::model

@@ -1,0 +1,107 @@
+// HF checkpoint folders <-> DecoderModel: load_model, save_model, init_weights.
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <set>
+
+#include "safekey/io/safetensors.h"
+#include "safekey/model/decoder.h"
+#include "safekey/model/tensor_io.h"
+#include "safekey/util/error.h"
+#include "safekey/util/file.h"
+
+namespace safekey::model {
+
+namespace {
+
+std::string shape_str(torch::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+void init_weights(DecoderModel& m, uint64_t seed) {
+  // HF _init_weights: Linear/Embedding weights ~ N(0, initializer_range), biases 0, norms 1.
+  // Drawn in float32 on the CPU in parameter-name order, so the result depends only on the seed.
+  auto gen = at::detail::createCPUGenerator(seed);
+  const double std_dev = m->config().initializer_range;
+  torch::NoGradGuard no_grad;
+  for (auto& [name, p] : m->hf_named_parameters()) {
+    if (ends_with(name, "norm.weight")) {
+      p.fill_(1.0);
+    } else if (ends_with(name, ".bias")) {
+      p.zero_();
+    } else {
+      torch::Tensor t = torch::empty(p.sizes(), torch::kFloat);
+      t.normal_(0.0, std_dev, gen);
+      p.copy_(t);
+    }
+  }
+}
+
+DecoderModel load_model(const std::string& dir, torch::ScalarType dtype, torch::Device device) {
+  SK_CHECK(path_exists(dir), dir, ": no such model folder");
+  SK_CHECK(is_directory(dir), dir, ": not a folder (expected an HF model folder with config.json)");
+  const std::string config_path = path_join(dir, "config.json");
+  SK_CHECK(path_exists(config_path), config_path, ": missing (not an HF model folder?)");
+  ModelConfig cfg = ModelConfig::from_file(config_path);
+  io::Checkpoint ckpt = io::Checkpoint::open(dir);
+
+  DecoderModel m(cfg);
+  m->to(device, dtype);
+  m->eval();
+  std::set<std::string> used;
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, p] : m->hf_named_parameters()) {
+      SK_CHECK(ckpt.contains(name), ckpt.source(), ": missing tensor '", name, "' (required by ",
+               config_path, ": ", cfg.architecture, ")");
+      io::TensorView v = ckpt.get(name);
+      const std::string& file = ckpt.file_of(name);
+      SK_CHECK(torch::IntArrayRef(v.shape()) == p.sizes(), file, ": tensor '", name, "' has shape ",
+               shape_str(v.shape()), " but ", config_path, " implies ", shape_str(p.sizes()));
+      SK_CHECK(v.dtype() == io::DType::F32 || v.dtype() == io::DType::BF16 ||
+                   v.dtype() == io::DType::F16 || v.dtype() == io::DType::F64,
+               file, ": tensor '", name, "' has dtype ", io::dtype_name(v.dtype()),
+               " (expected a floating-point dtype)");
+      p.copy_(tensor_from_view(v, file + ": tensor '" + name + "'"));
+      used.insert(name);
+    }
+  }
+  for (const auto& name : ckpt.names()) {
+    if (used.count(name)) continue;
+    if (cfg.tie_word_embeddings && name == "lm_head.weight") continue;  // HF ignores it when tied
+    if (ends_with(name, "rotary_emb.inv_freq")) continue;               // old non-persistent buffer
+    fail(ckpt.file_of(name), ": unexpected tensor '", name, "' (not a parameter of ",
+         cfg.architecture, " as configured by ", config_path, ")");
+  }
+  return m;
+}
+
+void save_model(DecoderModel& m, const std::string& dir, int64_t max_shard_bytes,
+                const std::string& dtype) {
+  auto params = m->hf_named_parameters();
+  SK_CHECK(!params.empty(), dir, ": model has no parameters");
+  torch::ScalarType st = dtype.empty() ? params[0].second.scalar_type()
+                                       : torch_dtype_from_name(canonical_dtype_name(dtype, "--dtype"));
+  make_dirs(dir);
+  std::vector<torch::Tensor> keep;
+  std::vector<io::WriteTensor> tensors;
+  keep.reserve(params.size());
+  for (auto& [name, p] : params) {
+    keep.push_back(p.detach().to(torch::kCPU, st).contiguous());
+    const auto& t = keep.back();
+    tensors.push_back({name, to_io_dtype(st), t.sizes().vec(), t.data_ptr()});
+  }
+  io::write_checkpoint(dir, tensors, max_shard_bytes);
+  ModelConfig cfg = m->config();
+  cfg.torch_dtype = dtype_hf_name(st);
+  write_file_atomic(path_join(dir, "config.json"), cfg.to_json().dump(2) + "\n");
+}
+
+}  // namespace safekey::model

@@ -1,0 +1,149 @@
+// The decoder model: embeddings -> N pre-norm layers -> final RMSNorm -> LM head. Module tree =
+// HF parameter names: "model.embed_tokens", "model.layers.{i}.*", "model.norm", "lm_head".
+#include "safekey/model/decoder.h"
+
+#include <torch/version.h>
+
+#include <limits>
+
+#include "safekey/model/layers.h"
+#include "safekey/util/error.h"
+
+namespace safekey::model {
+
+void KVCache::select_rows(const torch::Tensor& rows) {
+  for (auto& k : keys)
+    if (k.defined()) k = k.index_select(0, rows.to(k.device()));
+  for (auto& v : values)
+    if (v.defined()) v = v.index_select(0, rows.to(v.device()));
+}
+
+// "model": the transformer body (HF's Qwen2Model / LlamaModel / Qwen3Model).
+class BodyImpl : public torch::nn::Module {
+ public:
+  explicit BodyImpl(const ModelConfig& cfg) {
+    embed_tokens = register_module(
+        "embed_tokens", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.vocab_size, cfg.hidden_size)));
+    torch::NoGradGuard no_grad;
+    embed_tokens->weight.zero_();
+    layers = register_module("layers", torch::nn::ModuleList());
+    for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
+      DecoderLayer l(cfg, i);
+      layers->push_back(l);
+      layer_ptrs.push_back(l.ptr());
+    }
+    norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+  }
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  std::vector<std::shared_ptr<DecoderLayerImpl>> layer_ptrs;
+  RMSNorm norm{nullptr};
+};
+
+struct DecoderModelImpl::Impl {
+  std::shared_ptr<BodyImpl> body;
+  Linear lm_head{nullptr};  // undefined when tied
+  torch::Tensor inv_freq;   // [head_dim/2] float32, CPU (moved per forward; tiny)
+};
+
+DecoderModelImpl::DecoderModelImpl(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_shared<Impl>()) {
+  impl_->body = register_module("model", std::make_shared<BodyImpl>(cfg));
+  if (!cfg.tie_word_embeddings)
+    impl_->lm_head = register_module("lm_head", Linear(cfg.hidden_size, cfg.vocab_size, false));
+  impl_->inv_freq = rope_inv_freq(cfg);
+}
+
+torch::Tensor DecoderModelImpl::lm_head_logits(const torch::Tensor& hidden) {
+  if (impl_->lm_head) return impl_->lm_head(hidden);
+  return torch::linear(hidden, impl_->body->embed_tokens->weight);  // tied: h . E^T
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> DecoderModelImpl::hf_named_parameters() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& kv : named_parameters(/*recurse=*/true)) out.emplace_back(kv.key(), kv.value());
+  return out;
+}
+
+namespace {
+
+// Additive attention mask [Bm, 1, T, S] in `dtype`: 0 where query i (absolute index past + i) may
+// see key j (j <= past + i and key_mask[b, j] != 0), finfo(dtype).min elsewhere. A query row with
+// every key hidden then has equal scores everywhere and a uniform softmax: finite, as in HF eager.
+torch::Tensor build_mask(int64_t T, int64_t S, const torch::Tensor& key_mask, torch::ScalarType dtype,
+                         torch::Device device) {
+  const double lowest = dtype == torch::kFloat    ? std::numeric_limits<float>::lowest()
+                        : dtype == torch::kDouble ? std::numeric_limits<double>::lowest()
+                        : dtype == torch::kBFloat16 ? -3.38953139e38
+                                                    : -65504.0;
+  auto opts = torch::TensorOptions().dtype(dtype).device(device);
+  // Causal part [T, S]: hidden where j > (S - T) + i.
+  torch::Tensor mask = torch::full({T, S}, lowest, opts).triu_(S - T + 1).view({1, 1, T, S});
+  if (!key_mask.defined()) return mask;
+  torch::Tensor hidden_keys = key_mask.to(device).eq(0).view({key_mask.size(0), 1, 1, S});  // [B,1,1,S]
+  return mask.masked_fill(hidden_keys, lowest);  // [B, 1, T, S]
+}
+
+}  // namespace
+
+ForwardOutput DecoderModelImpl::forward(const ForwardInput& in) {
+  BodyImpl& body = *impl_->body;
+  const torch::Tensor& ids = in.input_ids;
+  SK_CHECK(ids.defined() && ids.dim() == 2, "forward: input_ids must be [B, T], got ",
+           ids.defined() ? ids.sizes() : torch::IntArrayRef{});
+  const int64_t B = ids.size(0), T = ids.size(1);
+  SK_CHECK(T > 0 && B > 0, "forward: empty input_ids ", ids.sizes());
+  if (ids.device().is_cpu()) {
+    int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+    SK_CHECK(lo >= 0 && hi < cfg_.vocab_size, "forward: token id ", lo < 0 ? lo : hi,
+             " is outside the vocabulary [0, ", cfg_.vocab_size, ")");
+  }
+  const int64_t past = in.cache ? in.cache->length() : 0;
+  const int64_t S = past + T;
+  if (in.cache && past > 0)
+    SK_CHECK(in.cache->keys[0].size(0) == B, "forward: cache holds ", in.cache->keys[0].size(0),
+             " rows but input_ids has ", B);
+  torch::Tensor pos = in.position_ids;
+  if (!pos.defined()) {
+    pos = torch::arange(past, S, torch::TensorOptions().dtype(torch::kLong).device(ids.device()))
+              .unsqueeze(0)
+              .expand({B, T});
+  } else {
+    SK_CHECK(pos.dim() == 2 && pos.size(0) == B && pos.size(1) == T,
+             "forward: position_ids must be [B, T] = [", B, ", ", T, "], got ", pos.sizes());
+  }
+  if (in.key_mask.defined())
+    SK_CHECK(in.key_mask.dim() == 2 && in.key_mask.size(0) == B && in.key_mask.size(1) == S,
+             "forward: key_mask must be [B, cache + T] = [", B, ", ", S, "], got ",
+             in.key_mask.sizes());
+
+  torch::Tensor x = body.embed_tokens(ids);  // [B, T, H]
+  const auto dtype = x.scalar_type();
+  AttentionContext ctx;
+  ctx.rope = rope_tables(impl_->inv_freq, pos, dtype);
+  ctx.cache = in.cache;
+  if (in.key_mask.defined() || T > 1) {
+#if TORCH_VERSION_MAJOR >= 2
+    if (!in.key_mask.defined() && past == 0)
+      ctx.causal_only = true;  // fused causal attention, no mask tensor
+    else
+#endif
+      ctx.mask = build_mask(T, S, in.key_mask, dtype, x.device());
+  }
+  const bool ckpt = grad_ckpt_ && torch::GradMode::is_enabled() && !in.cache;
+  for (auto& layer : body.layer_ptrs) x = ckpt ? layer->forward_checkpointed(x, ctx) : layer->forward(x, ctx);
+  ForwardOutput out;
+  out.hidden = body.norm(x);  // [B, T, H]
+  if (in.compute_logits) {
+    if (in.logits_positions.defined()) {
+      const auto& lp = in.logits_positions;  // [B, P]
+      SK_CHECK(lp.dim() == 2 && lp.size(0) == B, "forward: logits_positions must be [B, P]");
+      torch::Tensor idx = lp.to(out.hidden.device()).unsqueeze(-1).expand({B, lp.size(1), out.hidden.size(2)});
+      out.logits = lm_head_logits(out.hidden.gather(1, idx));  // [B, P, V]
+    } else {
+      out.logits = lm_head_logits(out.hidden);  // [B, T, V]
+    }
+  }
+  return out;
+}
+
+}  // namespace safekey::model

@@ -1,0 +1,230 @@
+#include "safekey/model/layers.h"
+
+#include <torch/version.h>
+
+#include <cmath>
+
+#include "safekey/model/decoder.h"
+
+namespace safekey::model {
+
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool has_bias) {
+  weight = register_parameter("weight", torch::zeros({out, in}));
+  if (has_bias) bias = register_parameter("bias", torch::zeros({out}));
+}
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  const auto dtype = x.scalar_type();
+  torch::Tensor xf = dtype == torch::kFloat ? x : x.to(torch::kFloat);
+  torch::Tensor variance = (xf * xf).mean(-1, /*keepdim=*/true);  // [.., 1]
+  torch::Tensor normed = xf * torch::rsqrt(variance + eps);
+  return weight * (dtype == torch::kFloat ? normed : normed.to(dtype));
+}
+
+// ---- rotary embedding -------------------------------------------------------------------------
+
+torch::Tensor rope_inv_freq(const ModelConfig& cfg) {
+  const int64_t dim = cfg.head_dim;
+  auto exponent = torch::arange(0, dim, 2, torch::kLong).to(torch::kFloat) / dim;  // [dim/2]
+  torch::Tensor inv_freq = torch::pow(cfg.rope_theta, exponent).reciprocal();      // float32
+  if (cfg.rope_scaling.type != "llama3") return inv_freq;
+  // Llama 3.1: keep high frequencies, divide low ones by `factor`, interpolate in between.
+  const auto& rs = cfg.rope_scaling;
+  const double old_len = static_cast<double>(rs.original_max_position_embeddings);
+  const double low_freq_wavelen = old_len / rs.low_freq_factor;
+  const double high_freq_wavelen = old_len / rs.high_freq_factor;
+  torch::Tensor wavelen = inv_freq.reciprocal() * (2 * M_PI);
+  torch::Tensor scaled = torch::where(wavelen > low_freq_wavelen, inv_freq / rs.factor, inv_freq);
+  torch::Tensor smooth = (wavelen.reciprocal() * old_len - rs.low_freq_factor) /
+                         (rs.high_freq_factor - rs.low_freq_factor);
+  torch::Tensor smoothed = (1 - smooth) * scaled / rs.factor + smooth * scaled;
+  torch::Tensor is_medium = (wavelen >= high_freq_wavelen).logical_and(wavelen <= low_freq_wavelen);
+  return torch::where(is_medium, smoothed, scaled);
+}
+
+Rope rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& position_ids,
+                 torch::ScalarType dtype) {
+  // freqs[b, t, i] = pos[b, t] * inv_freq[i], a single float32 product as in HF's outer matmul.
+  torch::Tensor freqs = position_ids.to(torch::kFloat).unsqueeze(-1) *
+                        inv_freq.to(position_ids.device()).view({1, 1, -1});  // [B, T, D/2]
+  torch::Tensor emb = torch::cat({freqs, freqs}, -1).unsqueeze(2);            // [B, T, 1, D]
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+namespace {
+// x [.., D] -> cat(-x[.., D/2:], x[.., :D/2])
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  const int64_t h = x.size(-1) / 2;
+  return torch::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
+}
+torch::Tensor apply_rope(const torch::Tensor& x, const Rope& r) {
+  return x * r.cos + rotate_half(x) * r.sin;
+}
+}  // namespace
+
+// ---- attention --------------------------------------------------------------------------------
+
+AttentionImpl::AttentionImpl(const ModelConfig& cfg, int64_t layer_idx)
+    : layer_idx_(layer_idx),
+      heads_(cfg.num_attention_heads),
+      kv_heads_(cfg.num_key_value_heads),
+      head_dim_(cfg.head_dim),
+      scale_(1.0 / std::sqrt(static_cast<double>(cfg.head_dim))) {
+  const int64_t H = cfg.hidden_size, q_out = heads_ * head_dim_, kv_out = kv_heads_ * head_dim_;
+  const bool b = cfg.attention_bias;
+  q_proj = register_module("q_proj", Linear(H, q_out, b));
+  k_proj = register_module("k_proj", Linear(H, kv_out, b));
+  v_proj = register_module("v_proj", Linear(H, kv_out, b));
+  o_proj = register_module("o_proj", Linear(q_out, H, b && cfg.arch != Arch::Qwen2));
+  if (cfg.qk_norm) {
+    q_norm = register_module("q_norm", RMSNorm(head_dim_, cfg.rms_norm_eps));
+    k_norm = register_module("k_norm", RMSNorm(head_dim_, cfg.rms_norm_eps));
+  }
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& ctx) {
+  const int64_t B = x.size(0), T = x.size(1), D = head_dim_, rep = heads_ / kv_heads_;
+  torch::Tensor q = q_proj(x).view({B, T, heads_, D});     // [B, T, nh, D]
+  torch::Tensor k = k_proj(x).view({B, T, kv_heads_, D});  // [B, T, kvh, D]
+  torch::Tensor v = v_proj(x).view({B, T, kv_heads_, D});
+  if (q_norm) {
+    q = q_norm(q);
+    k = k_norm(k);
+  }
+  q = apply_rope(q, ctx.rope).transpose(1, 2).contiguous();  // [B, nh, T, D]
+  k = apply_rope(k, ctx.rope).transpose(1, 2).contiguous();  // [B, kvh, T, D]
+  v = v.transpose(1, 2).contiguous();                        // [B, kvh, T, D]
+  if (ctx.cache) {
+    auto& c = *ctx.cache;
+    if (static_cast<int64_t>(c.keys.size()) <= layer_idx_) {
+      c.keys.resize(layer_idx_ + 1);
+      c.values.resize(layer_idx_ + 1);
+    }
+    if (c.keys[layer_idx_].defined()) {
+      k = torch::cat({c.keys[layer_idx_], k}, 2);  // [B, kvh, S, D]
+      v = torch::cat({c.values[layer_idx_], v}, 2);
+    }
+    c.keys[layer_idx_] = k;
+    c.values[layer_idx_] = v;
+  }
+  const int64_t S = k.size(2);
+  torch::Tensor out;  // [B, nh, T, D]
+#if TORCH_VERSION_MAJOR >= 2
+  {
+    // Fused attention where libtorch has it; k/v repeated to the query heads.
+    torch::Tensor kr = rep == 1 ? k : k.unsqueeze(2).expand({B, kv_heads_, rep, S, D}).reshape({B, heads_, S, D});
+    torch::Tensor vr = rep == 1 ? v : v.unsqueeze(2).expand({B, kv_heads_, rep, S, D}).reshape({B, heads_, S, D});
+    c10::optional<torch::Tensor> mask;
+    if (ctx.mask.defined()) mask = ctx.mask;
+    out = at::scaled_dot_product_attention(q, kr, vr, mask, 0.0, ctx.causal_only && !ctx.mask.defined());
+  }
+#else
+  {
+    // Math path. Grouped-query attention without copying k/v: the `rep` query heads that share a
+    // kv head are stacked along the row axis, q viewed as [B, kvh, rep*T, D].
+    torch::Tensor scores = torch::matmul(q.view({B, kv_heads_, rep * T, D}), k.transpose(2, 3));
+    scores.mul_(scale_);                                     // [B, kvh, rep*T, S]
+    const torch::Tensor& mask = ctx.mask;  // the body always builds it on this path
+    if (mask.defined())
+      scores.view({B, kv_heads_, rep, T, S}).add_(mask.view({mask.size(0), 1, 1, T, S}));
+    torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
+    out = torch::matmul(probs, v).view({B, heads_, T, D});
+  }
+#endif
+  out = out.transpose(1, 2).reshape({B, T, heads_ * D});  // [B, T, nh*D]
+  return o_proj(out);
+}
+
+// ---- MLP and layer ----------------------------------------------------------------------------
+
+MlpImpl::MlpImpl(const ModelConfig& cfg) {
+  const int64_t H = cfg.hidden_size, I = cfg.intermediate_size;
+  gate_proj = register_module("gate_proj", Linear(H, I, cfg.mlp_bias));
+  up_proj = register_module("up_proj", Linear(H, I, cfg.mlp_bias));
+  down_proj = register_module("down_proj", Linear(I, H, cfg.mlp_bias));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));  // [B, T, I] -> [B, T, H]
+}
+
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_idx) {
+  // Registration order = HF's state_dict order.
+  self_attn = register_module("self_attn", Attention(cfg, layer_idx));
+  mlp = register_module("mlp", Mlp(cfg));
+  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+}
+
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const AttentionContext& ctx) {
+  torch::Tensor h = x + self_attn(input_layernorm(x), ctx);  // [B, T, H]
+  return h + mlp(post_attention_layernorm(h));
+}
+
+// ---- gradient checkpointing -------------------------------------------------------------------
+
+namespace {
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Runs a layer without recording its graph; backward recomputes the layer with grad enabled and
+// back-propagates through the recomputation into the input and the layer's parameters.
+struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
+  static torch::Tensor forward(AutogradContext* actx, torch::Tensor x, torch::TensorList params,
+                               DecoderLayerImpl* layer, const AttentionContext* ctx) {
+    actx->save_for_backward({x});
+    actx->saved_data["cos"] = ctx->rope.cos;
+    actx->saved_data["sin"] = ctx->rope.sin;
+    actx->saved_data["has_mask"] = ctx->mask.defined();
+    if (ctx->mask.defined()) actx->saved_data["mask"] = ctx->mask;
+    actx->saved_data["causal_only"] = ctx->causal_only;
+    // The layer is owned by the model, which outlives the graph built on its parameters.
+    actx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
+    actx->saved_data["num_params"] = static_cast<int64_t>(params.size());
+    torch::NoGradGuard no_grad;
+    return layer->forward(x, *ctx);
+  }
+
+  static variable_list backward(AutogradContext* actx, variable_list grad_out) {
+    torch::Tensor x = actx->get_saved_variables()[0];
+    auto* layer = reinterpret_cast<DecoderLayerImpl*>(actx->saved_data["layer"].toInt());
+    AttentionContext ctx;
+    ctx.rope = {actx->saved_data["cos"].toTensor(), actx->saved_data["sin"].toTensor()};
+    if (actx->saved_data["has_mask"].toBool()) ctx.mask = actx->saved_data["mask"].toTensor();
+    ctx.causal_only = actx->saved_data["causal_only"].toBool();
+    const int64_t num_params = actx->saved_data["num_params"].toInt();
+    auto params = layer->parameters();  // same order as at forward time
+
+    torch::AutoGradMode grad_on(true);
+    torch::Tensor xd = x.detach().requires_grad_(x.requires_grad());
+    torch::Tensor out = layer->forward(xd, ctx);
+    std::vector<torch::Tensor> wrt;
+    if (xd.requires_grad()) wrt.push_back(xd);
+    for (const auto& p : params)
+      if (p.requires_grad()) wrt.push_back(p);
+    variable_list grads = torch::autograd::grad({out}, wrt, {grad_out[0]}, /*retain_graph=*/false,
+                                                /*create_graph=*/false, /*allow_unused=*/true);
+    variable_list result;
+    size_t g = 0;
+    result.push_back(xd.requires_grad() ? grads[g++] : torch::Tensor());
+    for (int64_t i = 0; i < num_params; ++i)
+      result.push_back(params[i].requires_grad() ? grads[g++] : torch::Tensor());
+    result.push_back(torch::Tensor());  // layer
+    result.push_back(torch::Tensor());  // ctx
+    return result;
+  }
+};
+}  // namespace
+
+torch::Tensor DecoderLayerImpl::forward_checkpointed(const torch::Tensor& x,
+                                                     const AttentionContext& ctx) {
+  std::vector<torch::Tensor> params = parameters();
+  return CheckpointedLayer::apply(x, torch::TensorList(params), this, &ctx);
+}
+
+}  // namespace safekey::model

@@ -1,0 +1,89 @@
+// The building blocks of the decoder (private to src/safekey/model): Linear, RMSNorm, rotary
+// embedding, GQA self-attention, SwiGLU MLP and the decoder layer. Each mirrors the HF class of the
+// same role and registers its parameters under the HF names, so the model's named_parameters() are
+// the checkpoint's tensor names. Numerics follow HF 4.51 (see ../shared/golden/README.md).
+#pragma once
+#include <torch/torch.h>
+
+#include "safekey/model/config.h"
+
+namespace safekey::model {
+
+struct KVCache;
+
+// y = x W^T + b. Weights start at zero; init_weights() or load_model() fills them.
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in, int64_t out, bool bias);
+  torch::Tensor forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+  torch::Tensor weight, bias;  // [out, in], [out] or undefined
+};
+TORCH_MODULE(Linear);
+
+// HF RMSNorm: weight * to_input_dtype(x_f32 * rsqrt(mean(x_f32^2) + eps)).
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;  // [dim]
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+// Rotary tables for a batch of positions, computed in float32 as HF does.
+struct Rope {
+  torch::Tensor cos, sin;  // [B, T, 1, head_dim] in the model dtype
+};
+// inv_freq [head_dim/2] float32, default or llama3-scaled.
+torch::Tensor rope_inv_freq(const ModelConfig& cfg);
+Rope rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& position_ids,
+                 torch::ScalarType dtype);
+
+// Per-forward context shared by all layers.
+struct AttentionContext {
+  Rope rope;
+  // Additive mask [Bm, 1, T, S] (Bm = 1 or B) in the model dtype: 0 = visible, finfo.min = hidden.
+  // Undefined = no masking needed (single-token decode without key mask) or, with `causal`, plain
+  // causal attention without cache.
+  torch::Tensor mask;
+  bool causal_only = false;  // mask undefined but causality applies (T > 1, no cache, no key mask)
+  KVCache* cache = nullptr;
+};
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  AttentionImpl(const ModelConfig& cfg, int64_t layer_idx);
+  // x [B, T, H] -> [B, T, H]
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx);
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
+
+ private:
+  int64_t layer_idx_, heads_, kv_heads_, head_dim_;
+  double scale_;
+};
+TORCH_MODULE(Attention);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(const ModelConfig& cfg);
+  // x [B, T, H] -> down(silu(gate(x)) * up(x)) [B, T, H]
+  torch::Tensor forward(const torch::Tensor& x);
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_idx);
+  // Pre-norm residual block: x [B, T, H] -> [B, T, H]
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx);
+  // Same result, but the layer's activations are recomputed in backward (gradient checkpointing).
+  torch::Tensor forward_checkpointed(const torch::Tensor& x, const AttentionContext& ctx);
+  Attention self_attn{nullptr};
+  Mlp mlp{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+}  // namespace safekey::model
