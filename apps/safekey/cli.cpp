@@ -212,6 +212,7 @@ Args parse_args(const std::string& command, const std::vector<std::string>& argv
         SK_CHECK(i + 1 < argv.size(), "safekey ", command, ": --", body, " needs a value");
         value = argv[++i];
       }
+      if (f->repeatable && given.count(f->name)) value = values[f->name] + "\n" + value;
       values[f->name] = value;
     }
     given[f->name] = true;

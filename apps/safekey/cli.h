@@ -20,6 +20,7 @@ struct Flag {
   const char* env;           // environment variable that overrides the default ("" = none)
   const char* commands;      // comma-separated subcommands that accept it; "*" = all
   bool is_switch = false;    // boolean flag: `--x`, `--x true|false`, `--no-x`
+  bool repeatable = false;   // may be given several times; the values are joined with '\n'
 };
 
 // The whole table, in section order (see flags.cpp).

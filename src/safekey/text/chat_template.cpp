@@ -118,7 +118,7 @@ ChatFormat ChatFormat::from_path(const std::string& path, const std::string& tem
   return from_tokenizer_config(cfg, cfg_path, template_name);
 }
 
-std::string ChatFormat::render(const ordered_json& messages, const RenderOptions& opt) const {
+std::string ChatFormat::render_json(const ordered_json& messages, const RenderOptions& opt) const {
   const jinja::Template& t = opt.keep_thinking ? *keep_ : *plain_;
   return t.render(jinja::from_json(context(messages, opt)));
 }
@@ -143,7 +143,7 @@ ordered_json ChatFormat::context(const ordered_json& messages, const RenderOptio
 std::string ChatFormat::render(const std::vector<ChatMessage>& messages, const RenderOptions& opt) const {
   ordered_json list = ordered_json::array();
   for (const auto& m : messages) list.push_back(ordered_json{{"role", m.role}, {"content", m.content}});
-  return render(list, opt);
+  return render_json(list, opt);
 }
 
 std::string remove_think_stripping_clause(const std::string& source) {

@@ -3,7 +3,7 @@
 //
 //   auto fmt = safekey::text::ChatFormat::from_path("models/R1-Distill-Qwen-7B");  // folder / json / .jinja
 //   RenderOptions opt;  opt.add_generation_prompt = true;
-//   std::string prompt = fmt.render({{"user", "What is 17 * 24?"}}, opt);
+//   std::string prompt = fmt.render({{"user", "What is 17 * 24?"}}, opt);   // or render_json(messages)
 //
 // The context is the one transformers builds: messages, tools (None unless given), documents
 // (None), add_generation_prompt, the special tokens that are set (bos_token, eos_token, pad_token,
@@ -59,7 +59,7 @@ class ChatFormat {
                                           const std::string& template_name = "");
 
   // `messages`: a JSON list of {role, content, ...} objects (key order is kept, as for tojson).
-  std::string render(const ordered_json& messages, const RenderOptions& options) const;
+  std::string render_json(const ordered_json& messages, const RenderOptions& options) const;
   std::string render(const std::vector<ChatMessage>& messages, const RenderOptions& options) const;
   // The variables render() passes to the template (what transformers passes to Jinja).
   ordered_json context(const ordered_json& messages, const RenderOptions& options) const;

@@ -43,6 +43,8 @@ static int64_t floordiv(int64_t a, int64_t b) {
 }
 
 static Value repeat(const Value& seq, int64_t n) {
+  size_t unit = seq.is_string() ? seq.s.size() : seq.list->size();
+  if (n > 0 && unit > 0 && uint64_t(n) > (uint64_t(1) << 28) / unit) throw RuntimeError("repetition result too large");
   if (seq.is_string()) {
     std::string out;
     for (int64_t k = 0; k < n; ++k) out += seq.s;
@@ -139,8 +141,14 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
   if (op == "**") {
     if (!nums) return type_error();
     if (!floats && b.as_int() >= 0) {
-      int64_t r = 1, base = a.as_int();
-      for (int64_t k = 0; k < b.as_int(); ++k) r *= base;
+      int64_t base = a.as_int(), e = b.as_int();
+      if (base == 0 || base == 1) return Value::integer(e == 0 ? 1 : base);
+      if (base == -1) return Value::integer(e % 2 ? -1 : 1);
+      if (e > 62) throw RuntimeError("integer result too large");
+      int64_t r = 1;
+      for (int64_t k = 0; k < e; ++k) {
+        if (__builtin_mul_overflow(r, base, &r)) throw RuntimeError("integer result too large");
+      }
       return Value::integer(r);
     }
     return Value::number(std::pow(a.as_double(), b.as_double()));

@@ -21,6 +21,7 @@ class Parser {
   const std::vector<Token>& t_;
   std::string name_;
   size_t p_ = 0;
+  int depth_ = 0;  // expression and statement nesting (guards the stack)
 
   const Token& cur() const { return t_[p_]; }
   const Token& peek(size_t k = 1) const { return t_[std::min(p_ + k, t_.size() - 1)]; }
@@ -120,6 +121,12 @@ class Parser {
   }
 
   StmtPtr parse_statement() {
+    if (depth_ > 300) error(cur(), "statements nested too deeply");
+    struct Depth {
+      int& d;
+      explicit Depth(int& x) : d(x) { ++d; }
+      ~Depth() { --d; }
+    } guard(depth_);
     const Token& t = cur();
     const std::string& n = t.text;
     if (n == "if") return parse_if();
@@ -412,6 +419,12 @@ class Parser {
     return e;
   }
   ExprPtr parse_unary(bool with_filter) {
+    struct Depth {
+      int& d;
+      explicit Depth(int& x) : d(x) { ++d; }
+      ~Depth() { --d; }
+    } guard(depth_);
+    if (depth_ > 300) error(cur(), "expression nested too deeply");
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
       const Token& at = next();
@@ -567,6 +580,8 @@ class Parser {
 
   ExprPtr parse_call(ExprPtr callee) {
     auto c = node(Expr::K::Call, cur());
+    c->line = callee->line;  // errors of a call point at what is called
+    c->col = callee->col;
     c->args.push_back(std::move(callee));
     parse_call_args(*c);
     return c;

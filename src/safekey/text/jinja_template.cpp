@@ -55,8 +55,10 @@ class Interp {
   }
 
  private:
+  static constexpr int64_t kMaxIterations = 10000000;
   std::string name_;
   int depth_ = 0;
+  int64_t iterations_ = 0;
 
   Flow exec_stmt(const Stmt& s, const FramePtr& f, std::string& out) {
     switch (s.kind) {
@@ -156,6 +158,7 @@ class Interp {
         if (a.pos.empty()) throw RuntimeError("no items for cycling given");
         return a.pos[size_t(k) % a.pos.size()];
       }));
+      if (++iterations_ > kMaxIterations) error_at(s.line, s.col, "template runs too long (more than 10^7 loop iterations)");
       fr->vars["loop"] = Value::make_dict(std::move(loop));
       bind(fr, items[size_t(k)]);
       if (exec(s.body, fr, out) == Flow::Break) break;

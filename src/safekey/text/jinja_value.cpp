@@ -282,7 +282,7 @@ std::string py_str(const Value& v) {
     case Value::Kind::Int: return std::to_string(v.i);
     case Value::Kind::Float: return py_float_repr(v.f);
     case Value::Kind::String: return v.s;
-    case Value::Kind::Function: return "<function>";
+    case Value::Kind::Function: return "<built-in method>";
     default: return py_repr(v);
   }
 }
