@@ -51,8 +51,8 @@ bool has_phrase(std::string_view s, std::string_view phrase) {
 
 // Drops leading discourse markers: "okay, so ", "alright, ", "well, ".
 std::string_view strip_discourse(std::string_view s) {
-  static const std::array<const char*, 8> kMarkers = {"okay", "ok", "alright", "all right", "so",
-                                                     "well", "now", "right"};
+  static const std::array<const char*, 10> kMarkers = {"okay", "ok", "alright", "all right", "so",
+                                                      "well", "now", "right", "then", "and"};
   for (bool again = true; again;) {
     again = false;
     for (const char* m : kMarkers) {
@@ -138,9 +138,10 @@ bool has_decision_cue(std::string_view low) {
 
 // Judgement words: they stop a weak continuation or an overlap-only one (not "The user wants ...").
 bool has_judgement_cue(std::string_view low) {
-  static const std::array<const char*, 16> kCues = {
+  static const std::array<const char*, 17> kCues = {
       "policy", "policies", "concern", "harmful", "dangerous", "illegal", "unethical", "inappropriate",
-      "sensitive", "problematic", "serious", "tricky", "worr", "risk", "not allowed", "against"};
+      "sensitive", "problematic", "serious", "tricky", "worr", "risk", "not allowed", "against",
+      "the catch"};
   return std::any_of(kCues.begin(), kCues.end(),
                      [&](const char* c) { return low.find(c) != std::string_view::npos; });
 }
