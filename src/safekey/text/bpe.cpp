@@ -14,7 +14,8 @@ std::unique_ptr<Bpe> Bpe::from_json(const json& model, const std::string& where_
   if (type != "BPE") {
     fail(where, ": unsupported model type '", type, "' (only byte-level BPE is implemented)");
   }
-  SK_CHECK(!model.contains("vocab") || model["vocab"].is_object(), where,
+  SK_CHECK(model.contains("vocab"), where, ": missing field 'vocab'");
+  SK_CHECK(model["vocab"].is_object(), where,
            ": field 'vocab' must be an object (BPE vocab); is this a Unigram/WordPiece model?");
   double dropout = json_get_or<double>(model, "dropout", 0.0, where);
   SK_CHECK(dropout == 0.0, where, ": BPE dropout is not supported");
@@ -187,9 +188,18 @@ void Bpe::encode_word(std::string_view word, std::vector<int32_t>& ids, std::vec
   size_t start = ids.size();
   if (word.size() == 1) {
     ids.push_back(byte_id_[static_cast<unsigned char>(word[0])]);
-  } else if (ignore_merges_ && raw_vocab_.count(std::string(word))) {
-    ids.push_back(raw_vocab_.find(std::string(word))->second);
-  } else if (word.size() <= kMaxCachedWord) {
+    if (lens) lens->push_back(1);
+    return;
+  }
+  if (ignore_merges_) {
+    auto it = raw_vocab_.find(std::string(word));
+    if (it != raw_vocab_.end()) {
+      ids.push_back(it->second);
+      if (lens) lens->push_back(static_cast<uint32_t>(word.size()));
+      return;
+    }
+  }
+  if (word.size() <= kMaxCachedWord) {
     size_t h = std::hash<std::string_view>()(word);
     Shard& sh = cache_[h % kShards];
     {

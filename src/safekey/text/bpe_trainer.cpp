@@ -69,10 +69,11 @@ ordered_json train_bpe(const std::vector<std::string>& corpus, const TrainOption
     added.split(doc, 0, static_cast<uint32_t>(doc.size()), false, splits);
     for (const AddedSplit& s : splits) {
       if (s.id >= 0) continue;
-      normalizer.normalize(std::string_view(doc).substr(s.start, s.end - s.start), nt);
-      pieces.assign(1, Piece{0, static_cast<uint32_t>(nt.text.size()), false});
-      pre_tok->split(nt.text, pieces);
-      for (const Piece& p : pieces) ++counts[nt.text.substr(p.start, p.end - p.start)];
+      std::string_view seg = std::string_view(doc).substr(s.start, s.end - s.start);
+      std::string_view norm = normalizer.normalize(seg, nt) ? std::string_view(nt.text) : seg;
+      pieces.assign(1, Piece{0, static_cast<uint32_t>(norm.size()), false});
+      pre_tok->split(norm, pieces);
+      for (const Piece& p : pieces) ++counts[std::string(norm.substr(p.start, p.end - p.start))];
     }
   }
 

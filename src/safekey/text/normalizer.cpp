@@ -32,8 +32,7 @@ Normalizer Normalizer::from_json(const json& j, const std::string& where) {
   return n;
 }
 
-void Normalizer::normalize(std::string_view in, NormalizedText& out) const {
-  out.align.clear();
+bool Normalizer::normalize(std::string_view in, NormalizedText& out) const {
   bool changed = false;
   for (Kind k : steps_) {
     if (k != Kind::kNfc) continue;
@@ -45,7 +44,7 @@ void Normalizer::normalize(std::string_view in, NormalizedText& out) const {
     out = std::move(next);
     changed = true;
   }
-  if (!changed) out.text.assign(in.data(), in.size());
+  return changed;
 }
 
 namespace {
@@ -57,6 +56,7 @@ bool is_hangul_vt(uint32_t c) { return (c >= 0x1161 && c <= 0x1175) || (c >= 0x1
 bool compute_nfc_stable(uint32_t c) {
   const utf8proc_property_t* p = utf8proc_get_property(static_cast<utf8proc_int32_t>(c));
   if (p->combining_class != 0) return false;
+  if (p->comp_exclusion) return false;  // NFC decomposes it and never recomposes
   if (p->comb_index != UINT16_MAX && p->comb_index >= 0x8000) return false;
   if (is_hangul_vt(c)) return false;
   if (c >= 0xAC00 && c <= 0xD7A3) return true;  // Hangul syllables are already composed
@@ -111,6 +111,7 @@ bool compose_pair(uint32_t a, uint32_t b, uint32_t& out) {
   if (pb->comb_index == UINT16_MAX || pb->comb_index < 0x8000) return false;
   utf8proc_int32_t buf[2] = {static_cast<utf8proc_int32_t>(a), static_cast<utf8proc_int32_t>(b)};
   if (utf8proc_normalize_utf32(buf, 2, UTF8PROC_COMPOSE) != 1) return false;
+  if (utf8proc_get_property(buf[0])->comp_exclusion) return false;  // excluded composites stay apart
   out = static_cast<uint32_t>(buf[0]);
   return true;
 }

@@ -27,8 +27,9 @@ class Normalizer {
   // Parses tokenizer.json "normalizer" (null, {"type":"NFC"}, {"type":"Sequence",...}).
   static Normalizer from_json(const json& j, const std::string& where);
   bool is_identity() const { return steps_.empty(); }
-  // Normalizes `in` (valid UTF-8). Identity when no step changes anything.
-  void normalize(std::string_view in, NormalizedText& out) const;
+  // Normalizes `in` (valid UTF-8) into `out`. Returns false, leaving `out` untouched, when no step
+  // changes anything: the caller then uses `in` itself (identity alignment).
+  bool normalize(std::string_view in, NormalizedText& out) const;
 
  private:
   std::vector<Kind> steps_;

@@ -180,8 +180,7 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
       t.single_word = json_get_or<bool>(at[i], "single_word", false, w);
       t.normalized = json_get_or<bool>(at[i], "normalized", !t.special, w);
       NormalizedText nt;
-      impl->normalizer.normalize(t.content, nt);
-      impl->added.add(t, nt.text);
+      impl->added.add(t, impl->normalizer.normalize(t.content, nt) ? nt.text : t.content);
       impl->vocab_size = std::max(impl->vocab_size, static_cast<size_t>(t.id) + 1);
     }
   }
@@ -199,8 +198,8 @@ void Tokenizer::Impl::encode_segment(std::string_view text, uint32_t seg_start, 
                                      std::vector<uint32_t>& lens) const {
   NormalizedText nt;
   std::string_view seg = text.substr(seg_start, seg_end - seg_start);
-  normalizer.normalize(seg, nt);
-  const std::string& norm = nt.text;
+  // Unchanged text is used in place (identity alignment, nt.align empty).
+  const std::string_view norm = normalizer.normalize(seg, nt) ? std::string_view(nt.text) : seg;
   auto p = reinterpret_cast<const unsigned char*>(norm.data());
   // Original byte range of normalized bytes [a, b).
   auto to_original = [&](uint32_t a, uint32_t b) -> std::pair<size_t, size_t> {

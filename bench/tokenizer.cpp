@@ -1,0 +1,158 @@
+// Tokenizer encode throughput: text::Tokenizer vs the HF Rust tokenizers (npm "tokenizers", run in
+// the same invocation through bench/tokenizer_ref.js), single-threaded, on >= 10 MB of generated
+// mixed text (English prose, code, CJK, numbers, emoji, whitespace runs), for the Qwen3 and
+// Llama-3 vocabularies. Prints MB/s and tokens/s for both and checks that the token counts agree.
+//
+//   bench_tokenizer [--mb 10] [--tokref DIR]   (DIR: scripts/install_test_refs.sh output,
+//                                               default $SAFEKEY_TOKREF_DIR or build/tokref)
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "safekey/text/tokenizer.h"
+#include "safekey/util/file.h"
+#include "safekey/util/json.h"
+
+using namespace safekey;
+
+namespace {
+
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  size_t below(size_t n) { return static_cast<size_t>(next() % n); }
+};
+
+// ~4 KB documents of mixed text.
+std::vector<std::string> make_docs(size_t total_bytes) {
+  static const std::vector<std::string> en = {
+      "the", "of", "and", "to", "in", "model", "safety", "reasoning", "response", "question", "however",
+      "language", "training", "understanding", "sentence", "harmful", "request", "we", "it's", "don't",
+      "they're", "results", "accuracy", "performance", "between", "without", "approach", "because", "would",
+      "The", "This", "However,", "In", "example", "benchmark", "evaluation", "tokenizer", "Hello", "world"};
+  static const std::vector<std::string> code = {
+      "def forward(self, x):\n        return self.proj(x) + x\n", "for (size_t i = 0; i < n; ++i) {\n    y[i] += a * x[i];\n}\n",
+      "import torch\nimport numpy as np\n", "if (err != nullptr) { return -1; }\n", "    \"key\": [1, 2, 3],\n",
+      "SELECT name, COUNT(*) FROM users GROUP BY name;\n"};
+  static const std::vector<std::string> cjk = {"我们提出了一种新的安全对齐方法。", "大型推理模型在复杂任务上表现出色，",
+                                               "日本語の文章も含まれています。", "한국어 문장도 있습니다. ", "这个问题的答案是"};
+  static const std::vector<std::string> misc = {"😀", "🚀 ", "✅", " 2024-05-17", " 3.14159", " 1,234,567", " $100",
+                                                "  ", "\n\n", "\t", " (see Table 3)", " — ", "...", " naïve café"};
+  Rng r{42};
+  std::vector<std::string> docs;
+  size_t bytes = 0;
+  while (bytes < total_bytes) {
+    std::string d;
+    while (d.size() < 4096) {
+      size_t k = r.below(100);
+      if (k < 70) {
+        for (int w = 0, n = 5 + static_cast<int>(r.below(20)); w < n; ++w) d += (w ? " " : "") + en[r.below(en.size())];
+        d += r.below(3) ? ". " : ".\n";
+      } else if (k < 80) {
+        d += code[r.below(code.size())];
+      } else if (k < 90) {
+        d += cjk[r.below(cjk.size())];
+      } else {
+        d += misc[r.below(misc.size())];
+      }
+    }
+    bytes += d.size();
+    docs.push_back(std::move(d));
+  }
+  return docs;
+}
+
+struct Result {
+  double seconds = 0;
+  size_t tokens = 0;
+};
+
+Result run_ours(const text::Tokenizer& tok, const std::vector<std::string>& docs) {
+  for (size_t i = 0; i < 8 && i < docs.size(); ++i) tok.encode(docs[i]);  // warm-up
+  Result r;
+  auto t0 = std::chrono::steady_clock::now();
+  for (const std::string& d : docs) r.tokens += tok.encode(d).ids.size();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+bool run_reference(const std::string& tokref, const std::string& tok_path, const std::string& text_path, Result& r) {
+  std::string script = std::string(__FILE__).substr(0, std::string(__FILE__).find_last_of('/')) + "/tokenizer_ref.js";
+  std::string cmd = "NODE_PATH='" + tokref + "/node_modules' RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false node '" +
+                    script + "' '" + tok_path + "' '" + text_path + "'";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return false;
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  if (status != 0 || out.empty()) return false;
+  json j = json::parse(out);
+  r.seconds = j["seconds"].get<double>();
+  r.tokens = j["tokens"].get<size_t>();
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double mb = 10;
+  const char* env = std::getenv("SAFEKEY_TOKREF_DIR");
+  std::string src = std::string(__FILE__).substr(0, std::string(__FILE__).find_last_of('/'));
+  std::string tokref = env ? env : src + "/../build/tokref";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--mb") mb = std::stod(argv[i + 1]);
+    if (a == "--tokref") tokref = argv[i + 1];
+  }
+  std::vector<std::string> docs = make_docs(static_cast<size_t>(mb * 1e6));
+  std::string all;
+  size_t bytes = 0;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    all += docs[i];
+    if (i + 1 < docs.size()) all += "\n\x1e\n";
+    bytes += docs[i].size();
+  }
+  std::string text_path = "/tmp/safekey_bench_tokenizer_" + std::to_string(getpid()) + ".txt";
+  write_file_atomic(text_path, all);
+  std::printf("Tokenizer encode throughput, single thread, %.1f MB of mixed text in %zu documents\n", bytes / 1e6,
+              docs.size());
+  std::printf("%-10s %-22s %10s %12s %14s\n", "vocab", "implementation", "seconds", "MB/s", "tokens/s");
+  struct V {
+    const char* name;
+    const char* path;
+  };
+  for (V v : {V{"qwen3", "qwen3/package/models/tokenizer.json"}, V{"llama3", "llama3_1/package/models/tokenizer.json"}}) {
+    std::string path = tokref + "/" + v.path;
+    if (!path_exists(path)) {
+      std::printf("%-10s skipped: %s missing (run scripts/install_test_refs.sh)\n", v.name, path.c_str());
+      continue;
+    }
+    text::Tokenizer tok = text::Tokenizer::from_file(path);
+    Result ours = run_ours(tok, docs);
+    std::printf("%-10s %-22s %10.3f %12.2f %14.0f\n", v.name, "safekey (C++)", ours.seconds, bytes / 1e6 / ours.seconds,
+                ours.tokens / ours.seconds);
+    Result ref;
+    if (run_reference(tokref, path, text_path, ref)) {
+      std::printf("%-10s %-22s %10.3f %12.2f %14.0f\n", v.name, "HF tokenizers (Rust)", ref.seconds,
+                  bytes / 1e6 / ref.seconds, ref.tokens / ref.seconds);
+      std::printf("%-10s speed-up %.2fx, token counts %s (%zu vs %zu)\n", v.name, ref.seconds / ours.seconds,
+                  ref.tokens == ours.tokens ? "agree" : "DIFFER", ours.tokens, ref.tokens);
+    } else {
+      std::printf("%-10s HF tokenizers (Rust): not run (node or npm tokenizers missing)\n", v.name);
+    }
+  }
+  std::remove(text_path.c_str());
+  return 0;
+}
