@@ -12,7 +12,7 @@ namespace {
 int run_judge(cli::Args& args) {
   const std::string path = args.required("results");
   auto judge = eval::make_judge(args.str("judge"), judge_options(args));
-  eval::JudgeRunOptions opts = judge_run_options(args, path + ".judge-cache");
+  eval::JudgeRunOptions opts = judge_run_options(args, path + ".judge-cache", judge->name());
   json doc = eval::read_results(path);
   eval::JudgeCounts c = eval::run_judge(doc, *judge, opts);
   eval::write_results(path, doc);

@@ -19,9 +19,18 @@ inline net::ChatClientOptions judge_client_options(const cli::Args& args) {
   return c;
 }
 
-inline eval::JudgeRunOptions judge_run_options(const cli::Args& args, const std::string& default_cache) {
+// --part auto: the keyword judge reads the answer (text after </think>), model judges the whole
+// response as the reference does.
+inline eval::Part judge_part(const cli::Args& args, const std::string& judge_name) {
+  const std::string p = args.str("part");
+  if (p == "auto") return judge_name == "refusal-keywords" ? eval::Part::kAnswer : eval::Part::kResponse;
+  return eval::part_from_name(p);
+}
+
+inline eval::JudgeRunOptions judge_run_options(const cli::Args& args, const std::string& default_cache,
+                                               const std::string& judge_name) {
   eval::JudgeRunOptions o;
-  o.part = eval::part_from_name(args.str("part"));
+  o.part = judge_part(args, judge_name);
   o.concurrency = static_cast<int>(args.i64("concurrency"));
   SK_CHECK(o.concurrency >= 1, "--concurrency must be >= 1");
   o.client = judge_client_options(args);
