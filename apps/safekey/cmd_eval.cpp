@@ -8,6 +8,7 @@
 // exactly these prompts (so a rerun only judges and reports; no --model needed then), judge
 // (harmful kinds: --judge; over-refusal kinds: --refusal-judge; math kinds: the \boxed{} grader),
 // write the labels into <out>/<bench>.json, then report.md / report.json / report.svg in <out>.
+#include <cmath>
 #include <ctime>
 #include <iostream>
 #include <memory>
@@ -109,8 +110,10 @@ json generate_results(cli::Args& a, LoadedModel& m, const eval::Benchmark& b) {
     }
     data.push_back(std::move(j));
   }
+  json settings = a.resolved();
+  settings.erase("api-key");  // never store the judge key in results files
   json meta = {{"bench", b.name}, {"kind", eval::bench_kind_name(b.kind)}, {"model_path", a.str("model")},
-               {"files", b.files}, {"settings", a.resolved()}};
+               {"files", b.files}, {"settings", settings}};
   return {{"meta_info", meta}, {"data", data}};
 }
 
@@ -151,7 +154,8 @@ int run_eval(cli::Args& a) {
   // Judges are built up front so flag mistakes fail before any generation.
   auto harm_judge = eval::make_judge(a.str("judge"), judge_options(a));
   auto refusal_judge = eval::make_judge(refusal_judge_name(a), judge_options(a));
-  eval::JudgeRunOptions jo = judge_run_options(a, path_join(out, "judge-cache"));
+  eval::JudgeRunOptions jo = judge_run_options(a, path_join(out, "judge-cache"), harm_judge->name());
+  eval::JudgeRunOptions ro = judge_run_options(a, path_join(out, "judge-cache"), refusal_judge->name());
 
   std::vector<eval::Benchmark> benches;
   for (const auto& n : names) benches.push_back(eval::load_benchmark(n, lo));
@@ -176,9 +180,11 @@ int run_eval(cli::Args& a) {
     if (b.kind == eval::BenchKind::kMath || b.kind == eval::BenchKind::kAime) {
       eval::grade_results(doc, b.kind);
     } else {
-      const eval::Judge& j = b.kind == eval::BenchKind::kHarmful ? *harm_judge : *refusal_judge;
-      eval::run_judge(doc, j, jo);
-      key = eval::label_key(j.name(), jo.part);
+      const bool harmful = b.kind == eval::BenchKind::kHarmful;
+      const eval::Judge& j = harmful ? *harm_judge : *refusal_judge;
+      const eval::JudgeRunOptions& o = harmful ? jo : ro;
+      eval::run_judge(doc, j, o);
+      key = eval::label_key(j.name(), o.part);
     }
     eval::write_results(path, doc);
     rows.push_back(eval::summarize_results(doc, b.name, b.kind, key));
@@ -191,6 +197,7 @@ int run_eval(cli::Args& a) {
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
   json meta = {{"model", a.str("model")}, {"judge", harm_judge->name()},
                {"refusal judge", refusal_judge->name()}, {"part", eval::part_name(jo.part)},
+               {"refusal judge part", eval::part_name(ro.part)},
                {"date", date}};
   if (!harm_judge->model().empty()) {
     meta["judge model"] = harm_judge->model();
