@@ -44,7 +44,7 @@ TEST(Trainer, TinySafeKeyRunLearnsAndWritesTheRunFolder) {
     if (m.objectives_on) {
       EXPECT_GT(m.k_loss, 0);
       EXPECT_GT(m.head_loss, 0);
-      EXPECT_NEAR(m.loss, m.sft_loss + 0.2 * m.k_loss + 0.2 * m.head_loss, 1e-9);
+      EXPECT_NEAR(m.loss, m.sft_loss + 0.2 * m.k_loss + 0.2 * m.head_loss, 1e-5);  // float32 sums
     } else {
       EXPECT_EQ(m.k_loss, 0);
       EXPECT_EQ(m.loss, m.sft_loss);
