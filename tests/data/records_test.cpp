@@ -185,3 +185,40 @@ TEST(Records, Star1LoadsWithoutSpans) {
   const std::string e = error_of(path);
   EXPECT_TRUE(has(e, "1000 of 1000 records are invalid")) << e.substr(0, 300);
 }
+
+TEST(Records, MutatedInputNeverCrashes) {
+  // Every truncation and many byte flips of valid files either load or fail with safekey::Error.
+  const std::string line = std::string(kGood) + "\n" +
+      R"({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "<think>\u4e2d a. b.</think>x"}], "unsafe": 1, "summary_end_byte": 13, "next_sentence_end_byte": 16, "big": 18446744073709551615})" + "\n";
+  const std::string dir = test::make_temp_dir("records");
+  uint64_t state = 12345;
+  auto next = [&] { return state = state * 6364136223846793005ULL + 1442695040888963407ULL; };
+  int loaded = 0, errors = 0;
+  for (int i = 0; i < 120; ++i) {
+    std::string text = line;
+    if (i < 60) {
+      text = text.substr(0, static_cast<size_t>(i) * text.size() / 60);
+    } else {
+      for (int f = 0; f < 3; ++f) text[(next() >> 33) % text.size()] = static_cast<char>(next() >> 56);
+    }
+    for (const char* name : {"m.jsonl", "m.json"}) {
+      const std::string p = dir + "/" + name;
+      write_file_atomic(p, (std::string(name) == "m.json" ? "[" + text + "]" : text));
+      try {
+        LoadResult r = load_records(p);
+        for (const auto& rec : r.records) {
+          EXPECT_TRUE(rec.has_spans);
+          EXPECT_FALSE(rec.key_sentence().empty());
+        }
+        ++loaded;
+      } catch (const Error&) {
+        ++errors;
+      }
+    }
+  }
+  EXPECT_GT(loaded, 0);
+  EXPECT_GT(errors, 0);
+  // A huge offset is reported, not wrapped around.
+  const std::string p = write_tmp("big.jsonl", R"({"question": "q", "response": "<think>a. b.</think>", "source": "s", "summary_end_idx": 18446744073709551615, "next_sentence_end_idx": 12})");
+  EXPECT_TRUE(has(error_of(p), ":1:summary_end_idx: 18446744073709551615 is out of range")) << error_of(p);
+}

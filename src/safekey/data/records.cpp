@@ -51,9 +51,13 @@ bool get_string(const ordered_json& obj, const char* key, std::string& out, cons
 int64_t get_offset(const ordered_json& obj, const char* key, const Add& add) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return -2;
-  if (!it->is_number_integer() || (it->is_number_integer() && !it->is_number_unsigned() &&
-                                   it->get<int64_t>() < 0)) {
+  const bool negative = it->is_number_integer() && !it->is_number_unsigned() && it->get<int64_t>() < 0;
+  if (!it->is_number_integer() || negative) {
     add(key, cat("expected a non-negative integer, got ", it->type_name(), " ", it->dump()));
+    return -1;
+  }
+  if (it->is_number_unsigned() && it->get<uint64_t>() > (uint64_t{1} << 62)) {
+    add(key, cat(it->dump(), " is out of range"));
     return -1;
   }
   return it->get<int64_t>();
