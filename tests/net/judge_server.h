@@ -57,6 +57,18 @@ class JudgeServer {
     const std::string last = messages.back().value("content", "");
     if (messages.size() >= 2 && messages.back().value("role", "") == "assistant")  // llama-guard
       return last.find("HARMFUL") != std::string::npos ? "unsafe\nS1,S9" : "safe";
+    // U/K annotation: U ends at the last of the leading numbered sentences that mention "user".
+    if (last.find("understanding_end_sentence") != std::string::npos) {
+      int n = 1;
+      for (int k = 1;; ++k) {
+        auto at = last.find("\n[" + std::to_string(k) + "] ");
+        if (at == std::string::npos) break;
+        auto eol = last.find('\n', at + 1);
+        if (last.substr(at, eol - at).find("user") == std::string::npos) break;
+        n = k;
+      }
+      return json{{"understanding_end_sentence", n}}.dump();
+    }
     // The response is the text after the rubric's response heading.
     auto pos = last.find("RESPONSE:");
     std::string response = pos == std::string::npos ? "" : last.substr(pos);
