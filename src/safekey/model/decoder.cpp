@@ -71,10 +71,11 @@ namespace {
 // every key hidden then has equal scores everywhere and a uniform softmax: finite, as in HF eager.
 torch::Tensor build_mask(int64_t T, int64_t S, const torch::Tensor& key_mask, torch::ScalarType dtype,
                          torch::Device device) {
-  const double lowest = dtype == torch::kFloat    ? std::numeric_limits<float>::lowest()
-                        : dtype == torch::kDouble ? std::numeric_limits<double>::lowest()
-                        : dtype == torch::kBFloat16 ? -3.38953139e38
-                                                    : -65504.0;
+  const double lowest =
+      dtype == torch::kFloat      ? std::numeric_limits<float>::lowest()
+      : dtype == torch::kDouble   ? std::numeric_limits<double>::lowest()
+      : dtype == torch::kBFloat16 ? static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest())
+                                  : static_cast<double>(std::numeric_limits<c10::Half>::lowest());
   auto opts = torch::TensorOptions().dtype(dtype).device(device);
   // Causal part [T, S]: hidden where j > (S - T) + i.
   torch::Tensor mask = torch::full({T, S}, lowest, opts).triu_(S - T + 1).view({1, 1, T, S});
