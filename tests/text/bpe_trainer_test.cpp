@@ -111,8 +111,9 @@ TEST(BpeTrainer, Cli) {
       if (c == '\n' || c == '\r') c = ' ';
     text += line + "\n";
   }
-  write_file_atomic(dir + "/a.txt", text.substr(0, text.size() / 2));
-  write_file_atomic(dir + "/b.txt", text.substr(text.size() / 2));
+  size_t half = text.find('\n', text.size() / 2) + 1;
+  write_file_atomic(dir + "/a.txt", text.substr(0, half));
+  write_file_atomic(dir + "/b.txt", text.substr(half));
   auto r = test::run_safekey({"tokenizer", "train", "--corpus", dir + "/a.txt", dir + "/b.txt", "--vocab-size", "700",
                               "--out", dir + "/tok.json", "--special-tokens", "<｜begin▁of▁sentence｜>",
                               "--added-tokens", "<think>,</think>", "--bos-token", "<｜begin▁of▁sentence｜>"});
