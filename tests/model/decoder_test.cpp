@@ -1,0 +1,185 @@
+// Decoder properties on small random models (deterministic init): batched KV cache, explicit
+// position ids (the trainer's sub-range pass), key masks, gradient checkpointing, bf16, init.
+#include <gtest/gtest.h>
+
+#include "safekey/model/decoder.h"
+#include "safekey/util/error.h"
+#include "support/support.h"
+
+using namespace safekey;
+using namespace safekey::model;
+
+namespace {
+
+ModelConfig tiny(const std::string& arch) {
+  json j = {{"architectures", {arch}},  {"vocab_size", 97},        {"hidden_size", 48},
+            {"intermediate_size", 80},  {"num_hidden_layers", 2},  {"num_attention_heads", 6},
+            {"num_key_value_heads", 2}, {"rms_norm_eps", 1e-6},    {"rope_theta", 10000.0},
+            {"tie_word_embeddings", arch == "Qwen3ForCausalLM"}};
+  if (arch == "LlamaForCausalLM")
+    j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                         {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 16}};
+  if (arch == "Qwen3ForCausalLM") j["head_dim"] = 16;
+  return ModelConfig::from_json(j, "tiny");
+}
+
+// A model with weights large enough that attention is far from uniform.
+DecoderModel make(const std::string& arch, uint64_t seed = 7) {
+  ModelConfig cfg = tiny(arch);
+  cfg.initializer_range = 0.2;
+  DecoderModel m(cfg);
+  init_weights(m, seed);
+  torch::manual_seed(seed);
+  torch::NoGradGuard ng;
+  for (auto& [name, p] : m->hf_named_parameters())
+    if (name.find("norm.weight") != std::string::npos) p.uniform_(0.5, 1.5);
+  return m;
+}
+
+torch::Tensor random_ids(int64_t B, int64_t T, int64_t V, int64_t seed) {
+  torch::manual_seed(seed);
+  return torch::randint(0, V, {B, T}, torch::kLong);
+}
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
+}
+
+class Arch : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Arch, BatchedKVCacheWithLeftPaddingMatchesFullForward) {
+  DecoderModel m = make(GetParam());
+  torch::NoGradGuard ng;
+  const int64_t T = 12;
+  torch::Tensor ids = random_ids(2, T, 97, 1);
+  // Row 1 is left-padded by 3: its keys are hidden and its positions start at 0 after the pad.
+  torch::Tensor key_mask = torch::ones({2, T}, torch::kLong);
+  key_mask[1].narrow(0, 0, 3).zero_();
+  torch::Tensor pos = torch::arange(T).repeat({2, 1});
+  pos[1] = (torch::arange(T) - 3).clamp_min(0);
+  ForwardInput full_in{ids, pos, key_mask};
+  torch::Tensor full = m->forward(full_in).logits;  // [2, T, V]
+  // Row 1 alone, unpadded, gives the same logits at its real tokens.
+  torch::Tensor alone = m->forward({ids[1].narrow(0, 3, T - 3).unsqueeze(0)}).logits[0];
+  EXPECT_LT(max_diff(full[1].narrow(0, 3, T - 3), alone), 1e-5);
+  // Prefill 5, then one token at a time with a growing key mask.
+  KVCache cache;
+  std::vector<torch::Tensor> parts;
+  ForwardInput pre{ids.narrow(1, 0, 5), pos.narrow(1, 0, 5), key_mask.narrow(1, 0, 5), &cache};
+  parts.push_back(m->forward(pre).logits);
+  for (int64_t t = 5; t < T; ++t) {
+    ForwardInput step{ids.narrow(1, t, 1), pos.narrow(1, t, 1), key_mask.narrow(1, 0, t + 1), &cache};
+    step.logits_positions = torch::zeros({2, 1}, torch::kLong);
+    parts.push_back(m->forward(step).logits);
+  }
+  torch::Tensor inc = torch::cat(parts, 1);
+  // Pad rows (all keys hidden) are finite but depend on how many keys exist: skip them.
+  EXPECT_LT(max_diff(inc[0], full[0]), 1e-5);
+  EXPECT_LT(max_diff(inc[1].narrow(0, 3, T - 3), full[1].narrow(0, 3, T - 3)), 1e-5);
+  EXPECT_TRUE(torch::isfinite(full).all().item<bool>());  // padded rows see no key: finite
+  // Dropping a finished row keeps the other's cache.
+  cache.select_rows(torch::tensor({int64_t{1}}));
+  EXPECT_EQ(cache.keys[0].size(0), 1);
+}
+
+TEST_P(Arch, SubRangeWithOriginalPositionsEqualsMaskedFullPass) {
+  // SPEC 4: with the query hidden as keys, positions after it only depend on tokens [q, T), so
+  // running just that range with the original position ids gives the same logits.
+  DecoderModel m = make(GetParam());
+  torch::NoGradGuard ng;
+  const int64_t T = 16, q = 6;
+  torch::Tensor ids = random_ids(1, T, 97, 2);
+  torch::Tensor mask = torch::ones({1, T}, torch::kLong);
+  mask.narrow(1, 0, q).zero_();
+  torch::Tensor full = m->forward({ids, torch::Tensor(), mask}).logits[0].narrow(0, q, T - q);
+  ForwardInput sub{ids.narrow(1, q, T - q), torch::arange(q, T).unsqueeze(0)};
+  torch::Tensor part = m->forward(sub).logits[0];
+  EXPECT_LT(max_diff(full, part), 1e-5);
+  // The position ids are used: RoPE is relative, so a uniform shift changes nothing, but
+  // stretched positions change the logits.
+  EXPECT_LT(max_diff(part, m->forward({ids.narrow(1, q, T - q)}).logits[0]), 1e-4);
+  ForwardInput stretched{ids.narrow(1, q, T - q), torch::arange(q, T).unsqueeze(0) * 2};
+  EXPECT_GT(max_diff(part, m->forward(stretched).logits[0]), 1e-3);
+}
+
+TEST_P(Arch, GradientCheckpointingGivesTheSameGradients) {
+  DecoderModel m = make(GetParam());
+  m->train();
+  torch::Tensor ids = random_ids(2, 10, 97, 3);
+  torch::Tensor mask = torch::ones({2, 10}, torch::kLong);
+  mask[0].narrow(0, 0, 4).zero_();
+  auto run = [&](bool ckpt) {
+    m->set_gradient_checkpointing(ckpt);
+    m->zero_grad();
+    ForwardOutput out = m->forward({ids, torch::Tensor(), mask});
+    torch::Tensor loss = torch::nn::functional::cross_entropy(
+                             out.logits.reshape({-1, 97}), ids.roll(-1, 1).reshape(-1)) +
+                         out.hidden.pow(2).mean();
+    loss.backward();
+    std::vector<torch::Tensor> g;
+    for (auto& [n, p] : m->hf_named_parameters()) g.push_back(p.grad().clone());
+    return std::make_pair(loss.item<double>(), g);
+  };
+  auto [l0, g0] = run(false);
+  auto [l1, g1] = run(true);
+  EXPECT_EQ(l0, l1);
+  ASSERT_EQ(g0.size(), g1.size());
+  for (size_t i = 0; i < g0.size(); ++i) {
+    ASSERT_TRUE(g1[i].defined());
+    EXPECT_TRUE(torch::equal(g0[i], g1[i])) << i << " max diff " << max_diff(g0[i], g1[i]);
+  }
+}
+
+TEST_P(Arch, Bfloat16StaysCloseToFloat32) {
+  DecoderModel m = make(GetParam());
+  torch::NoGradGuard ng;
+  torch::Tensor ids = random_ids(1, 9, 97, 4);
+  torch::Tensor ref = m->forward({ids}).logits;
+  m->to(torch::kBFloat16);
+  ForwardOutput out = m->forward({ids});
+  EXPECT_EQ(out.logits.scalar_type(), torch::kBFloat16);
+  double d = max_diff(out.logits, ref), scale = ref.abs().max().item<double>();
+  std::printf("  %s bf16 vs fp32 logits: max|diff| %.3g (max |logit| %.3g)\n", GetParam().c_str(), d, scale);
+  EXPECT_LT(d, 0.05 * scale + 0.05);
+}
+
+INSTANTIATE_TEST_SUITE_P(All, Arch,
+                         ::testing::Values("Qwen2ForCausalLM", "LlamaForCausalLM", "Qwen3ForCausalLM"),
+                         [](const auto& info) { return info.param.substr(0, 5); });
+
+TEST(Decoder, InitIsDeterministicAndHFShaped) {
+  DecoderModel a = make("Qwen2ForCausalLM", 11), b = make("Qwen2ForCausalLM", 11),
+               c = make("Qwen2ForCausalLM", 12);
+  auto pa = a->hf_named_parameters(), pb = b->hf_named_parameters(), pc = c->hf_named_parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i].second, pb[i].second));
+  EXPECT_FALSE(torch::equal(pa[0].second, pc[0].second));
+  ModelConfig cfg = tiny("Qwen2ForCausalLM");
+  DecoderModel d(cfg);
+  init_weights(d, 5);
+  for (auto& [name, p] : d->hf_named_parameters()) {
+    if (name.find("norm.weight") != std::string::npos) EXPECT_TRUE(p.eq(1).all().item<bool>()) << name;
+    else if (name.find(".bias") != std::string::npos) EXPECT_TRUE(p.eq(0).all().item<bool>()) << name;
+    else EXPECT_NEAR(p.std().item<double>(), 0.02, 0.004) << name;
+  }
+  // Module names are the HF names, in HF's order.
+  auto shapes = cfg.parameter_shapes();
+  auto params = d->hf_named_parameters();
+  ASSERT_EQ(shapes.size(), params.size());
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    EXPECT_EQ(shapes[i].name, params[i].first);
+    EXPECT_EQ(torch::IntArrayRef(shapes[i].shape), params[i].second.sizes());
+  }
+  EXPECT_EQ(cfg.num_parameters(), [&] {
+    int64_t n = 0;
+    for (auto& kv : params) n += kv.second.numel();
+    return n;
+  }());
+}
+
+TEST(Decoder, OutOfVocabularyIdIsAnError) {
+  DecoderModel m = make("Qwen2ForCausalLM");
+  torch::NoGradGuard ng;
+  EXPECT_THROW(m->forward({torch::tensor({int64_t{1}, int64_t{97}}).view({1, 2})}), Error);
+}
+
+}  // namespace
