@@ -244,6 +244,7 @@ void Tokenizer::Impl::encode_segment(std::string_view text, uint32_t seg_start, 
 }
 
 Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  SK_CHECK(impl_, "Tokenizer: encode() on a tokenizer that was not loaded");
   const Impl& im = *impl_;
   utf8_check(text, "input text");
   SK_CHECK(text.size() < (1ull << 32) - 1, "input text: longer than 4 GiB");
@@ -323,6 +324,7 @@ std::vector<int32_t> Tokenizer::encode_ids(std::string_view text, bool add_speci
 // ---- decode -----------------------------------------------------------------------------------
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens, bool clean_up) const {
+  SK_CHECK(impl_, "Tokenizer: decode() on a tokenizer that was not loaded");
   const Impl& im = *impl_;
   std::vector<const std::string*> toks;
   toks.reserve(ids.size());
