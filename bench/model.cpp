@@ -134,6 +134,7 @@ int main(int argc, char** argv) {
   std::printf("bench_model: %s\n", runtime::describe().c_str());
   double sgemm = sgemm_gflops(2048, 5);
   std::printf("sgemm (torch::mm 2048x2048 float32): %.1f GFLOP/s\n\n", sgemm);
+  std::fflush(stdout);
   if (only.empty() || only == "10M")
     run("10M", qwen2_shaped(256, 6, 4, 1408, 8192), B, T, iters * 3, ckpt, sgemm);
   if (only.empty() || only == "100M")
