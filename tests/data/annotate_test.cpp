@@ -133,7 +133,7 @@ TEST(RuleAnnotator, CapOnUAndCodePointOffsets) {
   EXPECT_EQ(a.summary_end_idx, 42);
   EXPECT_EQ(a.next_sentence_end_idx, 53);
   EXPECT_EQ(make_span_annotator("rules", {})->name(), "rules");
-  EXPECT_THROW(make_span_annotator("judge", {}), Error);
+  EXPECT_THROW(make_span_annotator("no-such-method", {}), Error);
 }
 
 TEST(RuleAnnotator, Star1EveryRecordGetsValidSpans) {

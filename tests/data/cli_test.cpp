@@ -65,9 +65,9 @@ TEST(AnnotateCli, BadInputGivesOneClearError) {
   EXPECT_TRUE(has(skip.err, "all 2 records are invalid")) << skip.err;
 
   auto method = test::run_safekey({"annotate", "--data", dir + "/field.jsonl", "--out", dir + "/o.json",
-                                   "--method", "judge"});
+                                   "--method", "no-such-method"});
   EXPECT_EQ(method.exit_code, 1);
-  EXPECT_TRUE(has(method.err, "unknown annotation method 'judge' (available: rules)")) << method.err;
+  EXPECT_TRUE(has(method.err, "unknown annotation method 'no-such-method' (available: rules")) << method.err;
 
   auto no_out = test::run_safekey({"annotate", "--data", dir + "/field.jsonl"});
   EXPECT_EQ(no_out.exit_code, 1);
