@@ -103,7 +103,8 @@ TEST_F(GenerateCli, PromptTooLongForTheContext) {
   auto r = run_safekey(args);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("error: request 1: the prompt has"), std::string::npos) << r.err;
-  args.push_back("--truncate-prompt");
+  // The failed run recorded its settings; a run with other settings starts over explicitly.
+  args.insert(args.end(), {"--truncate-prompt", "--overwrite"});
   auto r2 = run_safekey(args);
   EXPECT_EQ(r2.exit_code, 0) << r2.err;
   json doc = read_json_file(path_join(work, "o.json"));
