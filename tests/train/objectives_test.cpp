@@ -54,7 +54,7 @@ class Objectives : public ::testing::TestWithParam<std::string> {};
 
 // The exact-equivalence claim of SPEC.md §4: running QMM only on [query_len, k_end) with the
 // original positions gives the full-length masked pass's loss and gradients. Tolerance: 2e-6 abs on
-// the loss and 2e-6 abs on every gradient entry (float32 summation-order noise; observed ~1e-7).
+// the loss and 2e-6 abs on every gradient entry (float32 summation-order noise; observed up to 1.2e-6 on the golden qwen3).
 TEST_P(Objectives, TruncatedQmmEqualsFullMaskedPass) {
   SAFEKEY_REQUIRE_DIR(test::golden_dir());
   Golden g = load_golden(GetParam());
