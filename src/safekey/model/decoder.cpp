@@ -124,15 +124,16 @@ ForwardOutput DecoderModelImpl::forward(const ForwardInput& in) {
   ctx.cache = in.cache;
   if (in.key_mask.defined() || T > 1) {
 #if TORCH_VERSION_MAJOR >= 2
-    if (!in.key_mask.defined() && past == 0)
+    if (!in.key_mask.defined() && past == 0 && !in.output_attentions)
       ctx.causal_only = true;  // fused causal attention, no mask tensor
     else
 #endif
       ctx.mask = build_mask(T, S, in.key_mask, dtype, x.device());
   }
-  const bool ckpt = grad_ckpt_ && torch::GradMode::is_enabled() && !in.cache;
-  for (auto& layer : body.layer_ptrs) x = ckpt ? layer->forward_checkpointed(x, ctx) : layer->forward(x, ctx);
   ForwardOutput out;
+  if (in.output_attentions) ctx.attentions = &out.attentions;
+  const bool ckpt = grad_ckpt_ && torch::GradMode::is_enabled() && !in.cache && !in.output_attentions;
+  for (auto& layer : body.layer_ptrs) x = ckpt ? layer->forward_checkpointed(x, ctx) : layer->forward(x, ctx);
   out.hidden = body.norm(x);  // [B, T, H]
   if (in.compute_logits) {
     if (in.logits_positions.defined()) {

@@ -34,11 +34,16 @@ struct ForwardInput {
   bool compute_logits = true;  // false: only hidden states (saves the LM head matmul)
   // When defined: compute logits only at these positions [B, P] (e.g. the last token in decoding).
   torch::Tensor logits_positions;
+  // Also return every layer's attention probabilities (ForwardOutput::attentions), for analysis.
+  // Uses the explicit softmax path and no gradient checkpointing.
+  bool output_attentions = false;
 };
 
 struct ForwardOutput {
   torch::Tensor logits;  // [B, T, V] (or [B, P, V] with logits_positions), float32 for fp32 models
   torch::Tensor hidden;  // [B, T, H] final hidden states after the final RMSNorm
+  // With output_attentions: per layer [B, heads, T, S] softmax probabilities (S = cache + T).
+  std::vector<torch::Tensor> attentions;
 };
 
 class DecoderModelImpl : public torch::nn::Module {

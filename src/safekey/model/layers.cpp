@@ -114,15 +114,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   const int64_t S = k.size(2);
   torch::Tensor out;  // [B, nh, T, D]
 #if TORCH_VERSION_MAJOR >= 2
-  {
+  if (!ctx.attentions) {
     // Fused attention where libtorch has it; k/v repeated to the query heads.
     torch::Tensor kr = rep == 1 ? k : k.unsqueeze(2).expand({B, kv_heads_, rep, S, D}).reshape({B, heads_, S, D});
     torch::Tensor vr = rep == 1 ? v : v.unsqueeze(2).expand({B, kv_heads_, rep, S, D}).reshape({B, heads_, S, D});
     c10::optional<torch::Tensor> mask;
     if (ctx.mask.defined()) mask = ctx.mask;
     out = at::scaled_dot_product_attention(q, kr, vr, mask, 0.0, ctx.causal_only && !ctx.mask.defined());
-  }
-#else
+  } else
+#endif
   {
     // Math path. Grouped-query attention without copying k/v: the `rep` query heads that share a
     // kv head are stacked along the row axis, q viewed as [B, kvh, rep*T, D].
@@ -132,9 +132,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
     if (mask.defined())
       scores.view({B, kv_heads_, rep, T, S}).add_(mask.view({mask.size(0), 1, 1, T, S}));
     torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
+    if (ctx.attentions) ctx.attentions->push_back(probs.view({B, heads_, T, S}));
     out = torch::matmul(probs, v).view({B, heads_, T, D});
   }
-#endif
   out = out.transpose(1, 2).reshape({B, T, heads_ * D});  // [B, T, nh*D]
   return o_proj(out);
 }

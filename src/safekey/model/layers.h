@@ -48,6 +48,9 @@ struct AttentionContext {
   torch::Tensor mask;
   bool causal_only = false;  // mask undefined but causality applies (T > 1, no cache, no key mask)
   KVCache* cache = nullptr;
+  // When set, every layer appends its attention probabilities [B, heads, T, S] (explicit softmax
+  // path; `mask` must then be defined for T > 1).
+  std::vector<torch::Tensor>* attentions = nullptr;
 };
 
 class AttentionImpl : public torch::nn::Module {

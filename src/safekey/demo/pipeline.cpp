@@ -1,0 +1,320 @@
+// The demo pipeline; see pipeline.h and docs/toy_world.md.
+#include "safekey/demo/pipeline.h"
+
+#include <chrono>
+#include <iostream>
+
+#include "safekey/analyze/attention_share.h"
+#include "safekey/analyze/safety_probe.h"
+#include "safekey/demo/evaluate.h"
+#include "safekey/demo/toy_model.h"
+#include "safekey/model/decoder.h"
+#include "safekey/train/dataset.h"
+#include "safekey/train/trainer.h"
+#include "safekey/util/error.h"
+#include "safekey/util/file.h"
+#include "safekey/world/dataset.h"
+#include "safekey/world/report.h"
+
+namespace safekey::demo {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void log(const std::string& s) { std::cerr << "[demo] " << s << std::endl; }
+
+world::WorldConfig world_config(const DemoOptions& o) {
+  world::WorldConfig c = o.quick ? world::WorldConfig::quick() : world::WorldConfig{};
+  c.seed = o.world_seed;
+  if (!o.jailbreak_templates.empty()) c.extra_templates = world::load_templates(o.jailbreak_templates);
+  return c;
+}
+
+ToyModelSpec model_spec(bool quick) {
+  ToyModelSpec s;
+  if (quick) {
+    s.vocab_size = 512;
+    s.hidden_size = 64;
+    s.intermediate_size = 192;
+    s.num_hidden_layers = 2;
+  }
+  return s;
+}
+
+train::TrainConfig stage1_config(bool quick) {
+  train::TrainConfig c;
+  c.epochs = quick ? 2 : 6;
+  c.batch_size = 16;
+  c.grad_accum = 1;
+  c.lr = quick ? 3e-3 : 2e-3;
+  c.weight_decay = 0.01;
+  c.warmup_ratio = 0.05;
+  c.max_grad_norm = 1.0;
+  c.max_seq_len = 384;
+  c.seed = 2002;
+  c.save_total_limit = 1;
+  c.logging_steps = 10;
+  return c;
+}
+
+train::TrainConfig stage2_config(bool quick, const std::string& method, int64_t seed) {
+  train::TrainConfig c;
+  c.epochs = quick ? 3 : 5;
+  c.last_k_epoch = 2;
+  c.batch_size = 16;
+  c.grad_accum = 1;
+  c.lr = 3e-4;
+  c.weight_decay = 1e-4;
+  c.warmup_ratio = 0.05;
+  c.max_grad_norm = 1.0;
+  c.max_seq_len = 384;
+  c.key_weight = 0.2;
+  c.head_weight = 0.2;
+  c.head_theta = 0.5;
+  c.seed = seed;
+  c.save_total_limit = 1;
+  c.logging_steps = 10;
+  if (method == "sft") {
+  } else if (method == "safekey") {
+    c.qmm = c.head = true;
+  } else if (method == "head_only") {
+    c.head = true;
+  } else if (method == "qmm_only") {
+    c.qmm = true;
+  } else {
+    fail("--methods: unknown method '", method, "' (sft, safekey, head_only, qmm_only)");
+  }
+  return c;
+}
+
+EvalSettings eval_settings(bool quick) {
+  EvalSettings e;
+  e.max_new_tokens = 160;
+  e.batch_size = quick ? 16 : 32;
+  return e;
+}
+
+json train_json(const train::TrainConfig& c) {
+  json j = c.to_json();
+  j.erase("model_dir");
+  j.erase("data_path");
+  j.erase("output_dir");
+  return j;
+}
+
+// Mean SFT loss over the first and last `k` steps of a run (the total loss of a SafeKey run rises
+// when its objectives switch on in the last epochs, so it is not a measure of progress).
+std::pair<double, double> first_last_loss(const std::vector<train::StepMetrics>& h, size_t k = 5) {
+  if (h.empty()) return {0, 0};
+  k = std::min(k, h.size());
+  double a = 0, b = 0;
+  for (size_t i = 0; i < k; ++i) a += h[i].sft_loss, b += h[h.size() - 1 - i].sft_loss;
+  return {a / static_cast<double>(k), b / static_cast<double>(k)};
+}
+
+// Trains unless DIR/done.json exists; returns the trained model folder.
+std::string train_stage(train::TrainConfig cfg, const std::string& model_dir, const std::string& records,
+                        const std::string& dir, const std::string& what) {
+  const std::string done = path_join(dir, "done.json");
+  if (path_exists(done)) {
+    log(what + ": cached (" + dir + ")");
+    return read_json_file(done).at("model_dir").get<std::string>();
+  }
+  const auto t0 = Clock::now();
+  auto data = train::load_record_examples(records, model_dir, {"4o_rewrite"}, false, "", cfg.max_seq_len, false);
+  log(what + ": " + std::to_string(data.examples.size()) + " examples");
+  cfg.model_dir = model_dir;
+  cfg.examples = std::move(data.examples);
+  cfg.output_dir = dir;
+  const train::TrainResult r = train::run_training(cfg);
+  const auto [first, last] = first_last_loss(r.history);
+  json d = {{"model_dir", r.model_dir}, {"steps", r.steps}, {"examples", r.examples},
+            {"first_sft_loss", first}, {"last_sft_loss", last}, {"seconds", seconds_since(t0)}};
+  write_file_atomic(done, d.dump(2) + "\n");
+  log(what + cat(": done in ", static_cast<int>(seconds_since(t0)), " s, SFT loss ", first, " -> ", last));
+  return r.model_dir;
+}
+
+// Analysis records: the world's eval prompts under held-out wrappers with their target responses
+// (harmful -> refusal with a safety K, look-alike -> compliance). Teacher-forced, same for every model.
+void write_analysis_records(const world::Datasets& d, uint64_t seed, const std::string& dir) {
+  world::Rng rng = world::Rng::derive(seed, "analysis");
+  ordered_json harmful = ordered_json::array(), both = ordered_json::array();
+  for (const char* split : {"harmful_heldout_wrappers", "benign_lookalike_heldout"})
+    for (world::Item it : d.eval.at(split)) {
+      const bool h = it.kind == world::Kind::Harmful;
+      it.response = world::request_response(it.intent, h ? world::Decision::Refuse : world::Decision::Comply,
+                                            it.prefill, rng);
+      it.has_response = true;
+      if (h) harmful.push_back(world::record_json(it));
+      both.push_back(world::record_json(it));
+    }
+  write_file_atomic(path_join(dir, "analysis_harmful.json"), harmful.dump(1) + "\n");
+  write_file_atomic(path_join(dir, "analysis_probe.json"), both.dump(1) + "\n");
+}
+
+std::vector<std::string> corpus_of(const world::Datasets& d) {
+  std::vector<std::string> c;
+  for (const auto* v : {&d.stage1, &d.stage2})
+    for (const auto& it : *v) {
+      const auto r = world::record_json(it);
+      c.push_back(r["question"].get<std::string>());
+      c.push_back(r["response"].get<std::string>());
+    }
+  return c;
+}
+
+}  // namespace
+
+DemoPlan make_plan(const DemoOptions& o) {
+  DemoPlan p;
+  p.world = world_config(o).to_json();
+  p.model = model_spec(o.quick).to_json();
+  p.stage1 = train_json(stage1_config(o.quick));
+  p.stage2 = train_json(stage2_config(o.quick, "safekey", 0));
+  p.stage2.erase("seed");
+  p.stage2["methods"] = o.methods;
+  p.stage2["seeds"] = o.seeds;
+  const EvalSettings e = eval_settings(o.quick);
+  p.eval = {{"max_new_tokens", e.max_new_tokens}, {"batch_size", e.batch_size},
+            {"repetition_penalty", e.repetition_penalty}, {"decoding", "greedy"}};
+  return p;
+}
+
+std::string run_demo(const DemoOptions& o) {
+  const auto t_start = Clock::now();
+  SK_CHECK(o.seeds >= 1, "--seeds must be at least 1, got ", o.seeds);
+  const DemoPlan plan = make_plan(o);
+  const json plan_json = {{"world", plan.world}, {"model", plan.model}, {"stage1", plan.stage1},
+                          {"stage2", plan.stage2}, {"eval", plan.eval}};
+  make_dirs(o.out);
+  const std::string plan_path = path_join(o.out, "plan.json");
+  if (path_exists(plan_path)) {
+    const json old = read_json_file(plan_path);
+    for (const char* k : {"world", "model", "stage1"})
+      SK_CHECK(old.at(k) == plan_json.at(k), plan_path, ": this run folder was made with a different '", k,
+               "' plan; use another --out (or delete the folder)");
+  }
+  write_file_atomic(plan_path, plan_json.dump(2) + "\n");
+  json timings;
+
+  // 1. world
+  auto t0 = Clock::now();
+  const world::WorldConfig wc = world_config(o);
+  const world::Datasets d = world::generate_world(wc);
+  const std::string wdir = path_join(o.out, "world");
+  world::write_world(d, wc, wdir);
+  write_analysis_records(d, wc.seed, wdir);
+  log(cat("world: stage1 ", d.stage1.size(), ", stage2 ", d.stage2.size(), " records -> ", wdir));
+  timings["world_s"] = seconds_since(t0);
+
+  // 2. tokenizer, 3. init
+  t0 = Clock::now();
+  const ToyModelSpec spec = model_spec(o.quick);
+  const std::string tdir = path_join(o.out, "tokenizer"), idir = path_join(o.out, "init");
+  if (!path_exists(path_join(tdir, "tokenizer.json"))) {
+    write_toy_tokenizer(corpus_of(d), spec.vocab_size, tdir);
+    log("tokenizer: trained -> " + tdir);
+  }
+  if (!path_exists(path_join(idir, "config.json"))) {
+    write_toy_model(spec, tdir, 2002, idir);
+    log("init: tiny Qwen2 model -> " + idir);
+  }
+  timings["tokenizer_init_s"] = seconds_since(t0);
+
+  // 4. stage 1
+  t0 = Clock::now();
+  const std::string base = train_stage(stage1_config(o.quick), idir, path_join(wdir, "stage1.json"),
+                                       path_join(o.out, "stage1"), "stage 1 (helpful-only base)");
+  timings["stage1_s"] = seconds_since(t0);
+
+  // 5. stage 2
+  t0 = Clock::now();
+  struct Trained { std::string method; int64_t seed; std::string dir; };
+  std::vector<Trained> models = {{"base", 0, base}};
+  for (int64_t s = 1; s <= (o.stage1_only ? 0 : o.seeds); ++s)
+    for (const auto& m : o.methods) {
+      const std::string name = cat(m, "-s", s);
+      const std::string dir = train_stage(stage2_config(o.quick, m, s), base, path_join(wdir, "stage2.json"),
+                                          path_join(o.out, "stage2/" + name), "stage 2 " + name);
+      models.push_back({m, s, dir});
+    }
+  timings["stage2_s"] = seconds_since(t0);
+
+  // 6. evaluate, 7. analyze
+  t0 = Clock::now();
+  world::ReportInput rep;
+  make_dirs(path_join(o.out, "eval"));
+  make_dirs(path_join(o.out, "analysis"));
+  std::map<std::string, std::vector<analyze::AttentionShares>> att;
+  for (const auto& m : models) {
+    const std::string name = m.method == "base" ? "base" : cat(m.method, "-s", m.seed);
+    const auto te = Clock::now();
+    rep.models.push_back(evaluate_model(m.dir, d.eval, m.method, m.seed, eval_settings(o.quick),
+                                        path_join(o.out, "eval/" + name + ".json")));
+    const auto& sc = rep.models.back().splits;
+    log(cat("eval ", name, ": harmful held-out ", sc.at("harmful_heldout_wrappers").harmful, ", capability ",
+            sc.at("general").accuracy, " (", static_cast<int>(seconds_since(te)), " s)"));
+    const std::string apath = path_join(o.out, "analysis/" + name + ".json");
+    json a;
+    if (path_exists(apath)) {
+      a = read_json_file(apath);
+    } else {
+      auto model = model::load_model(m.dir);
+      const auto hx = train::load_record_examples(path_join(wdir, "analysis_harmful.json"), m.dir, {"4o_rewrite"}, false, "", 512, false);
+      const auto px = train::load_record_examples(path_join(wdir, "analysis_probe.json"), m.dir, {"4o_rewrite"}, false, "", 512, false);
+      const auto shares = analyze::attention_shares(model, hx.examples);
+      std::vector<int> labels;
+      int64_t skipped = 0;
+      const auto feats = analyze::end_of_u_features(model, px.examples, &labels, &skipped);
+      auto probe = analyze::linear_probe(feats, labels, analyze::ProbeOptions{});
+      probe.skipped = skipped;
+      a = json::object();
+      a["attention"] = shares.to_json();
+      a["probe"] = probe.to_json();
+      write_file_atomic(apath, a.dump(2) + "\n");
+    }
+    analyze::AttentionShares s;
+    s.share_u = a["attention"]["share_u"].get<std::vector<double>>();
+    s.share_x = a["attention"]["share_x"].get<std::vector<double>>();
+    att[m.method].push_back(s);
+    rep.probes.push_back({m.method, m.seed, a["probe"]["test_accuracy"].get<double>()});
+  }
+  for (const auto& [method, v] : att) {
+    world::AttentionShares mean{method, std::vector<double>(v[0].share_u.size(), 0.0),
+                                std::vector<double>(v[0].share_x.size(), 0.0)};
+    for (const auto& s : v)
+      for (size_t l = 0; l < s.share_u.size(); ++l) {
+        mean.share_u[l] += s.share_u[l] / static_cast<double>(v.size());
+        mean.share_x[l] += s.share_x[l] / static_cast<double>(v.size());
+      }
+    rep.attention.push_back(mean);
+  }
+  timings["eval_analyze_s"] = seconds_since(t0);
+
+  // 8. report
+  json losses = json::object();
+  for (const auto& m : models)
+    if (m.method != "base") {
+      const std::string done = path_join(o.out, cat("stage2/", m.method, "-s", m.seed, "/done.json"));
+      losses[cat(m.method, "-s", m.seed)] = read_json_file(done);
+    }
+  losses["stage1"] = read_json_file(path_join(o.out, "stage1/done.json"));
+  timings["total_s"] = seconds_since(t_start);
+  rep.meta = {{"plan", plan_json}, {"seeds", o.seeds}, {"timings", timings}, {"training", losses},
+              {"quick", o.quick}};
+  const std::string md = world::report_markdown(rep);
+  write_file_atomic(path_join(o.out, "report.md"), md);
+  write_file_atomic(path_join(o.out, "report.json"), world::report_json(rep).dump(2) + "\n");
+  write_file_atomic(path_join(o.out, "comparison.svg"), world::comparison_svg(rep));
+  write_file_atomic(path_join(o.out, "attention.svg"), world::attention_svg(rep.attention));
+  std::cout << md;
+  log(cat("report: ", path_join(o.out, "report.md"), " (total ", static_cast<int>(seconds_since(t_start)), " s)"));
+  return path_join(o.out, "report.md");
+}
+
+}  // namespace safekey::demo
