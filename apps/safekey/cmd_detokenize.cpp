@@ -6,10 +6,10 @@
 //
 // Prints one JSON string per input line (--raw: the text as is). Each --jsonl line is a JSON array
 // of ids or an object with "ids" (the output of `safekey tokenize --offsets`).
-#include <fstream>
 #include <iostream>
 
 #include "cli.h"
+#include "jsonl_input.h"
 #include "safekey/text/tokenizer.h"
 #include "safekey/util/error.h"
 
@@ -61,19 +61,8 @@ int run_detokenize(cli::Args& args) {
     emit(ids);
     return 0;
   }
-  std::string path = args.str("jsonl");
-  std::ifstream file;
-  if (path != "-") {
-    file.open(path, std::ios::binary);
-    SK_CHECK(file, path, ": cannot open");
-  }
-  std::istream& in = path == "-" ? std::cin : file;
-  std::string line;
-  for (size_t n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    std::string where = cat(path, ":", n);
-    emit(ids_from_json(parse_json(line, where), where));
-  }
+  for_each_jsonl_value(args.str("jsonl"),
+                       [&](const json& v, const std::string& where) { emit(ids_from_json(v, where)); });
   return 0;
 }
 

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "eval_common.h"
+#include "model_setup.h"
 #include "safekey/eval/benchmarks.h"
 #include "safekey/eval/judge_runner.h"
 #include "safekey/eval/report.h"
@@ -30,34 +31,11 @@ namespace safekey {
 namespace {
 
 // The model, loaded on first use (not at all when every benchmark already has results).
-struct LoadedModel {
-  model::DecoderModel model{nullptr};
-  std::unique_ptr<text::Tokenizer> tok;
-  std::unique_ptr<text::ChatFormat> chat;
-  std::unique_ptr<infer::Generator> gen;
-};
-
 LoadedModel& model_for(cli::Args& a, std::unique_ptr<LoadedModel>& slot) {
   if (slot) return *slot;
   const std::string dir = a.str("model");
   SK_CHECK(!dir.empty(), "eval: --model is required to generate (results missing in --out)");
-  slot = std::make_unique<LoadedModel>();
-  slot->model = model::load_model(dir);
-  slot->tok = std::make_unique<text::Tokenizer>(text::Tokenizer::from_file(dir));
-  try {
-    slot->chat = std::make_unique<text::ChatFormat>(text::ChatFormat::from_path(dir));
-  } catch (const Error& e) {
-    std::cerr << "eval: no chat template (" << e.what() << "); prompts are used as raw text\n";
-  }
-  infer::GeneratorOptions go;
-  go.max_batch_size = a.i64("batch-size");
-  go.max_context = a.i64("max-context");
-  go.overflow = a.on("truncate-prompt") ? infer::OverflowPolicy::TruncateLeft : infer::OverflowPolicy::Error;
-  go.seed = static_cast<uint64_t>(a.i64("seed"));
-  go.progress = true;
-  go.add_special_tokens = a.on("add-special-tokens");
-  go.eos_token_ids = infer::default_eos_ids(slot->model->config(), *slot->tok, dir);
-  slot->gen = std::make_unique<infer::Generator>(slot->model, *slot->tok, slot->chat.get(), go);
+  slot = load_for_generation(a, dir, {"eval", "prompts are used as raw text", true, true});
   return *slot;
 }
 

@@ -17,6 +17,7 @@
 #include <map>
 
 #include "cli.h"
+#include "model_setup.h"
 #include "safekey/eval/benchmarks.h"
 #include "safekey/infer/generator.h"
 #include "safekey/infer/prompt.h"
@@ -130,23 +131,9 @@ int run_generate(cli::Args& a) {
   }
   write_file_atomic(meta_path, key.dump(2) + "\n");
 
-  auto model = model::load_model(model_dir, a.str("dtype") == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
-  auto tok = text::Tokenizer::from_file(model_dir);
-  std::unique_ptr<text::ChatFormat> chat;
-  try {
-    chat = std::make_unique<text::ChatFormat>(text::ChatFormat::from_path(model_dir));
-  } catch (const Error& e) {
-    std::cerr << "generate: no chat template (" << e.what() << "); prompts are used as raw text\n";
-  }
-  infer::GeneratorOptions go;
-  go.max_batch_size = a.i64("batch-size");
-  go.max_context = a.i64("max-context");
-  go.overflow = a.on("truncate-prompt") ? infer::OverflowPolicy::TruncateLeft : infer::OverflowPolicy::Error;
-  go.seed = static_cast<uint64_t>(a.i64("seed"));
-  go.progress = true;
-  go.add_special_tokens = a.on("add-special-tokens");
-  go.eos_token_ids = infer::default_eos_ids(model->config(), tok, model_dir);
-  infer::Generator gen(model, tok, chat.get(), go);
+  const auto loaded = load_for_generation(a, model_dir, {"generate", "prompts are used as raw text", true, true});
+  const auto& chat = loaded->chat;
+  infer::Generator& gen = *loaded->gen;
 
   std::vector<infer::Request> reqs;
   std::vector<size_t> todo;  // item index of each request

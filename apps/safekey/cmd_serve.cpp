@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli.h"
+#include "model_setup.h"
 #include "safekey/infer/generator.h"
 #include "safekey/infer/prompt.h"
 #include "safekey/model/decoder.h"
@@ -35,21 +36,9 @@ int run_serve(cli::Args& a) {
   SK_CHECK(parser == "deepseek_r1" || parser == "none",
            "--reasoning-parser must be deepseek_r1 or none (got '", parser, "')");
 
-  auto model = model::load_model(model_dir, a.str("dtype") == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
-  auto tok = text::Tokenizer::from_file(model_dir);
-  std::unique_ptr<text::ChatFormat> chat;
-  try {
-    chat = std::make_unique<text::ChatFormat>(text::ChatFormat::from_path(model_dir));
-  } catch (const Error& e) {
-    std::cerr << "serve: no chat template (" << e.what() << "); /v1/chat/completions will fail\n";
-  }
-  infer::GeneratorOptions go;
-  go.max_batch_size = a.i64("batch-size");
-  go.max_context = a.i64("max-context");
-  go.seed = static_cast<uint64_t>(a.i64("seed"));
-  go.add_special_tokens = a.on("add-special-tokens");
-  go.eos_token_ids = infer::default_eos_ids(model->config(), tok, model_dir);
-  infer::Generator gen(model, tok, chat.get(), go);
+  const auto loaded =
+      load_for_generation(a, model_dir, {"serve", "/v1/chat/completions will fail", false, false});
+  infer::Generator& gen = *loaded->gen;
 
   serve::ServerOptions so;
   so.host = a.str("host");

@@ -6,10 +6,10 @@
 // Prints one line per input: a JSON array of ids, or with --offsets a JSON object
 // {"ids":[...],"offsets":[[start,end],...]} whose offsets are code-point indices into the input
 // (Python str indices), end exclusive. Each --jsonl line is one JSON string; blank lines are skipped.
-#include <fstream>
 #include <iostream>
 
 #include "cli.h"
+#include "jsonl_input.h"
 #include "safekey/text/tokenizer.h"
 #include "safekey/util/error.h"
 
@@ -43,21 +43,10 @@ int run_tokenize(cli::Args& args) {
     print_encoding(tok.encode(args.str("text"), special), offsets);
     return 0;
   }
-  std::string path = args.str("jsonl");
-  std::ifstream file;
-  if (path != "-") {
-    file.open(path, std::ios::binary);
-    SK_CHECK(file, path, ": cannot open");
-  }
-  std::istream& in = path == "-" ? std::cin : file;
-  std::string line;
-  for (size_t n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    std::string where = cat(path, ":", n);
-    json v = parse_json(line, where);
+  for_each_jsonl_value(args.str("jsonl"), [&](const json& v, const std::string& where) {
     SK_CHECK(v.is_string(), where, ": expected a JSON string");
     print_encoding(tok.encode(v.get_ref<const std::string&>(), special), offsets);
-  }
+  });
   return 0;
 }
 

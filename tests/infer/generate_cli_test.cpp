@@ -111,6 +111,28 @@ TEST_F(GenerateCli, PromptTooLongForTheContext) {
   EXPECT_EQ(doc["data"][1]["prompt_tokens"], 512 - 12);
 }
 
+// generate, serve and eval load the model the same way (apps/safekey/model_setup.h): --dtype is
+// checked, and eval honours it too.
+TEST_F(GenerateCli, DtypeIsCheckedAndEvalGeneratesInBfloat16) {
+  std::string work = test::make_temp_dir("gencli_dtype");
+  std::string prompts = path_join(work, "p.csv");
+  write_file_atomic(prompts, "prompt\nhello there\nhow are you\n");
+  const std::string prompts_json = path_join(work, "p.json");
+  write_file_atomic(prompts_json, json::array({"hello there", "how are you"}).dump());
+  auto args = gen_args(*dir_, prompts_json, path_join(work, "o.json"));
+  args.insert(args.end(), {"--dtype", "float16"});
+  auto r = run_safekey(args);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--dtype must be float32 or bfloat16 (got 'float16')"), std::string::npos) << r.err;
+  auto e = run_safekey({"eval", "--model", *dir_, "--benches", prompts, "--out", path_join(work, "ev"),
+                        "--max-new-tokens", "6", "--threads", "1", "--dtype", "bfloat16"});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  json doc = read_json_file(path_join(work, "ev/p.json"));
+  ASSERT_EQ(doc["data"].size(), 2u);
+  EXPECT_GT(doc["data"][0]["completion_tokens"].get<int>(), 0) << doc.dump(1);
+  EXPECT_TRUE(path_exists(path_join(work, "ev/report.md")));
+}
+
 TEST(PromptFile, MalformedFilesNameLineAndColumn) {
   std::string work = test::make_temp_dir("promptfile");
   auto expect_err = [&](const std::string& name, const std::string& text, const std::string& want) {

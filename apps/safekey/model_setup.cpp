@@ -1,0 +1,42 @@
+// See model_setup.h.
+#include "model_setup.h"
+
+#include <iostream>
+
+#include "safekey/infer/prompt.h"
+#include "safekey/util/error.h"
+
+namespace safekey {
+
+torch::ScalarType generation_dtype(const cli::Args& a) {
+  const std::string d = a.str("dtype");
+  if (d == "float32") return torch::kFloat32;
+  if (d == "bfloat16") return torch::kBFloat16;
+  fail("--dtype must be float32 or bfloat16 (got '", d, "')");
+}
+
+std::unique_ptr<LoadedModel> load_for_generation(const cli::Args& a, const std::string& model_dir,
+                                                 const GenerationSetup& setup) {
+  auto m = std::make_unique<LoadedModel>();
+  m->dir = model_dir;
+  m->model = model::load_model(model_dir, generation_dtype(a));
+  m->tok = std::make_unique<text::Tokenizer>(text::Tokenizer::from_file(model_dir));
+  try {
+    m->chat = std::make_unique<text::ChatFormat>(text::ChatFormat::from_path(model_dir));
+  } catch (const Error& e) {
+    std::cerr << setup.command << ": no chat template (" << e.what() << "); " << setup.without_template << "\n";
+  }
+  infer::GeneratorOptions go;
+  go.max_batch_size = a.i64("batch-size");
+  go.max_context = a.i64("max-context");
+  go.overflow = setup.prompt_overflow_flag && a.on("truncate-prompt") ? infer::OverflowPolicy::TruncateLeft
+                                                                      : infer::OverflowPolicy::Error;
+  go.seed = static_cast<uint64_t>(a.i64("seed"));
+  go.progress = setup.progress;
+  go.add_special_tokens = a.on("add-special-tokens");
+  go.eos_token_ids = infer::default_eos_ids(m->model->config(), *m->tok, model_dir);
+  m->gen = std::make_unique<infer::Generator>(m->model, *m->tok, m->chat.get(), go);
+  return m;
+}
+
+}  // namespace safekey
