@@ -1,5 +1,5 @@
-// Operators, attribute/item access, tests and globals with Python semantics. Filters and the
-// methods of str/dict/list are in jinja_filters.cpp.
+// Operators, attribute/item access, tests and globals with Python semantics. Filters are in
+// jinja_filters.cpp, the methods of str/dict/list in jinja_methods.cpp.
 #include "safekey/text/jinja_builtins.h"
 
 #include <cmath>
