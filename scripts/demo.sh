@@ -11,4 +11,4 @@ bash "$ROOT/scripts/install_deps.sh"
 TARGET=safekey bash "$ROOT/scripts/build.sh"
 SK="${BUILD_DIR:-$ROOT/build/release}/safekey"
 cd "$ROOT"
-"$SK" demo --out runs/demo "$@"
+"$SK" demo "$@"   # --out defaults to runs/demo
