@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 #include "safekey/infer/generator.h"
@@ -63,6 +64,9 @@ int main(int argc, char** argv) {
       serve::Server server(gen, so);
       server.start();
       std::atomic<int> ok{0}, failed{0};
+      std::mutex why_mu;
+      std::string why;  // the first failure
+      std::vector<int> failed_at;  // request number (1-based, per client) of every failure
       std::atomic<int64_t> tokens{0};
       auto t0 = std::chrono::steady_clock::now();
       std::vector<std::thread> th;
@@ -79,7 +83,16 @@ int main(int argc, char** argv) {
               ok++;
               tokens += json::parse(r->body)["usage"]["completion_tokens"].get<int64_t>();
             } else {
-              failed++;
+              {
+                std::lock_guard<std::mutex> lock(why_mu);
+                failed_at.push_back(k + 1);
+              }
+              if (failed++ == 0) {
+                std::lock_guard<std::mutex> lock(why_mu);
+                why = r ? cat("HTTP ", r->status, ": ", r->body.substr(0, 200))
+                        : cat("no response (", httplib::to_string(r.error()), ")");
+                why += cat(" on request ", k + 1, " of client ", c);
+              }
             }
           }
         });
@@ -89,6 +102,11 @@ int main(int argc, char** argv) {
       server.stop();
       std::printf("batch %2d: %d ok, %d failed in %.2f s: %.2f requests/s, %.0f generated tokens/s, largest batch %lld\n",
                   batch, ok.load(), failed.load(), s, ok / s, tokens / s, static_cast<long long>(st.max_running));
+      if (failed) {
+        std::string at;
+        for (int k : failed_at) at += cat(at.empty() ? "" : ",", k);
+        std::printf("  first failure: %s; failed request numbers: %s\n", why.c_str(), at.c_str());
+      }
       std::fflush(stdout);
     }
   } catch (const std::exception& e) {

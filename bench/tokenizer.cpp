@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -99,7 +100,14 @@ Result run_ours(const text::Tokenizer& tok, const std::vector<std::string>& docs
 }
 
 bool run_reference(const std::string& tokref, const std::string& tok_path, const std::string& text_path, Result& r) {
+  // Beside this source file; __FILE__ may be relative to the build folder (ccache base_dir), so
+  // fall back to the path relative to the executable (build/<dir>/bench_tokenizer).
   std::string script = std::string(__FILE__).substr(0, std::string(__FILE__).find_last_of('/')) + "/tokenizer_ref.js";
+  if (!safekey::path_exists(script)) {
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) script = (exe.parent_path() / "../../bench/tokenizer_ref.js").lexically_normal().string();
+  }
   std::string cmd = "NODE_PATH='" + tokref + "/node_modules' RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false node '" +
                     script + "' '" + tok_path + "' '" + text_path + "'";
   FILE* p = popen(cmd.c_str(), "r");

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
+#include "safekey/io/safetensors.h"
 #include "safekey/train/optim.h"
 #include "safekey/util/file.h"
 #include "support/support.h"
@@ -51,6 +53,38 @@ TEST(AdamW, SkipsParametersWithoutGradient) {
   AdamW opt({{"decay", 0.5, {{"a", a}}}}, AdamWOptions{});
   opt.step(0.1);  // no gradient: no decay, no update (PyTorch semantics with set_to_none)
   EXPECT_TRUE(torch::equal(a, torch::ones({3})));
+}
+
+// bf16 parameters (the CUDA training dtype) are updated through an fp32 master copy: the master
+// follows exactly the fp32 AdamW fed with the same (bf16) gradients, the bf16 weights are the
+// master rounded to bf16, and updates far below bf16 resolution still accumulate in the master.
+TEST(AdamW, Bfloat16ParametersKeepAnFp32Master) {
+  torch::manual_seed(5);
+  auto w32 = torch::randn({6, 3}).requires_grad_(true);
+  auto w16 = w32.detach().to(torch::kBFloat16).requires_grad_(true);
+  auto ref = w16.detach().to(torch::kFloat32).requires_grad_(true);  // what the master starts from
+  AdamW mixed({{"decay", 0.1, {{"w", w16}}}}, AdamWOptions{0.9, 0.95, 1e-8});
+  AdamW plain({{"decay", 0.1, {{"w", ref}}}}, AdamWOptions{0.9, 0.95, 1e-8});
+  const auto start = w16.detach().clone();
+  for (int step = 0; step < 5; ++step) {
+    auto g = torch::randn({6, 3}).to(torch::kBFloat16);
+    w16.mutable_grad() = g;
+    ref.mutable_grad() = g.to(torch::kFloat32);
+    mixed.step(1e-5);  // |update| ~ 1e-5, far below bf16's spacing near 1 (2^-7)
+    plain.step(1e-5);
+  }
+  EXPECT_EQ(w16.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(w16.detach(), ref.detach().to(torch::kBFloat16)));
+  // The master is saved with the state: it equals the fp32 run exactly.
+  const std::string dir = test::make_temp_dir("adamw_bf16");
+  mixed.save_state(dir + "/opt.safetensors");
+  io::SafetensorsFile f(dir + "/opt.safetensors");
+  auto v = f.get("master.w");
+  ASSERT_EQ(v.nbytes, 6u * 3u * 4u);
+  auto master = torch::empty({6, 3}, torch::kFloat32);
+  std::memcpy(master.data_ptr(), v.data, v.nbytes);
+  EXPECT_TRUE(torch::equal(master, ref.detach()));
+  EXPECT_FALSE(torch::equal(master, start.to(torch::kFloat32)));  // the small updates were kept
 }
 
 TEST(Schedule, CosineWithWarmupMatchesTransformers) {

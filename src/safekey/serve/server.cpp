@@ -1,6 +1,9 @@
 #include "safekey/serve/server.h"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <csignal>
@@ -96,6 +99,28 @@ std::string final_chunks(StreamState& s) {
   return out + "data: [DONE]\n\n";
 }
 
+// cpp-httplib listens with a backlog of 5 (a compile-time constant; Debian ships it built into a
+// shared library, so it cannot be raised with the macro). A burst of concurrent clients overflows
+// that queue and the kernel drops connections (measured with bench_serve: a few of 32 simultaneous
+// first requests failed). listen() on a listening socket only changes its backlog, so find the
+// socket bound to our port and widen it.
+void widen_listen_backlog(int port, int backlog) {
+  rlimit lim{};
+  const int max_fd = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 65536 ? static_cast<int>(lim.rlim_cur) : 65536;
+  for (int fd = 0; fd < max_fd; ++fd) {
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = -1;
+    if (addr.ss_family == AF_INET) p = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) p = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    if (p == port) ::listen(fd, backlog);
+  }
+}
+
 }  // namespace
 
 Server::Server(infer::Generator& gen, ServerOptions opts) : gen_(gen), opts_(std::move(opts)) {}
@@ -123,6 +148,7 @@ void Server::start() {
     fail("serve: cannot listen on ", opts_.host, ":", opts_.port,
          " (address in use, or not an address of this machine)");
   }
+  widen_listen_backlog(port_, 1024);
   running_ = true;
   listen_thread_ = std::thread([this] { http_->listen_after_bind(); });
   // stop() before the listener runs would be lost (httplib sets is_running inside listen), so wait.
