@@ -64,8 +64,12 @@ TEST(ModelCli, InitInspectForward) {
   // Same seed -> same weights; HF init statistics.
   auto w = model::load_safetensors(m + "/model.safetensors");
   for (auto& [name, t] : w) {
-    if (name.find("norm") != std::string::npos) EXPECT_TRUE(t.eq(1).all().item<bool>()) << name;
-    if (name.find("bias") != std::string::npos) EXPECT_TRUE(t.eq(0).all().item<bool>()) << name;
+    if (name.find("norm") != std::string::npos) {
+      EXPECT_TRUE(t.eq(1).all().item<bool>()) << name;
+    }
+    if (name.find("bias") != std::string::npos) {
+      EXPECT_TRUE(t.eq(0).all().item<bool>()) << name;
+    }
   }
   std::string m2 = make_model("cli");
   EXPECT_TRUE(read_file(m + "/model.safetensors") == read_file(m2 + "/model.safetensors"));

@@ -11,6 +11,18 @@ using namespace safekey::model;
 
 namespace {
 
+// A ForwardInput from its leading fields (the others keep their defaults), without aggregate
+// initialisation's missing-field warnings.
+model::ForwardInput fwd_in(torch::Tensor ids, torch::Tensor pos = {}, torch::Tensor key_mask = {},
+                           model::KVCache* cache = nullptr) {
+  model::ForwardInput in;
+  in.input_ids = std::move(ids);
+  in.position_ids = std::move(pos);
+  in.key_mask = std::move(key_mask);
+  in.cache = cache;
+  return in;
+}
+
 ModelConfig tiny(const std::string& arch) {
   json j = {{"architectures", {arch}},  {"vocab_size", 97},        {"hidden_size", 48},
             {"intermediate_size", 80},  {"num_hidden_layers", 2},  {"num_attention_heads", 6},
@@ -57,18 +69,18 @@ TEST_P(Arch, BatchedKVCacheWithLeftPaddingMatchesFullForward) {
   key_mask[1].narrow(0, 0, 3).zero_();
   torch::Tensor pos = torch::arange(T).repeat({2, 1});
   pos[1] = (torch::arange(T) - 3).clamp_min(0);
-  ForwardInput full_in{ids, pos, key_mask};
+  ForwardInput full_in = fwd_in(ids, pos, key_mask);
   torch::Tensor full = m->forward(full_in).logits;  // [2, T, V]
   // Row 1 alone, unpadded, gives the same logits at its real tokens.
-  torch::Tensor alone = m->forward({ids[1].narrow(0, 3, T - 3).unsqueeze(0)}).logits[0];
+  torch::Tensor alone = m->forward(fwd_in(ids[1].narrow(0, 3, T - 3).unsqueeze(0))).logits[0];
   EXPECT_LT(max_diff(full[1].narrow(0, 3, T - 3), alone), 1e-5);
   // Prefill 5, then one token at a time with a growing key mask.
   KVCache cache;
   std::vector<torch::Tensor> parts;
-  ForwardInput pre{ids.narrow(1, 0, 5), pos.narrow(1, 0, 5), key_mask.narrow(1, 0, 5), &cache};
+  ForwardInput pre = fwd_in(ids.narrow(1, 0, 5), pos.narrow(1, 0, 5), key_mask.narrow(1, 0, 5), &cache);
   parts.push_back(m->forward(pre).logits);
   for (int64_t t = 5; t < T; ++t) {
-    ForwardInput step{ids.narrow(1, t, 1), pos.narrow(1, t, 1), key_mask.narrow(1, 0, t + 1), &cache};
+    ForwardInput step = fwd_in(ids.narrow(1, t, 1), pos.narrow(1, t, 1), key_mask.narrow(1, 0, t + 1), &cache);
     step.logits_positions = torch::zeros({2, 1}, torch::kLong);
     parts.push_back(m->forward(step).logits);
   }
@@ -91,14 +103,14 @@ TEST_P(Arch, SubRangeWithOriginalPositionsEqualsMaskedFullPass) {
   torch::Tensor ids = random_ids(1, T, 97, 2);
   torch::Tensor mask = torch::ones({1, T}, torch::kLong);
   mask.narrow(1, 0, q).zero_();
-  torch::Tensor full = m->forward({ids, torch::Tensor(), mask}).logits[0].narrow(0, q, T - q);
-  ForwardInput sub{ids.narrow(1, q, T - q), torch::arange(q, T).unsqueeze(0)};
+  torch::Tensor full = m->forward(fwd_in(ids, {}, mask)).logits[0].narrow(0, q, T - q);
+  ForwardInput sub = fwd_in(ids.narrow(1, q, T - q), torch::arange(q, T).unsqueeze(0));
   torch::Tensor part = m->forward(sub).logits[0];
   EXPECT_LT(max_diff(full, part), 1e-5);
   // The position ids are used: RoPE is relative, so a uniform shift changes nothing, but
   // stretched positions change the logits.
-  EXPECT_LT(max_diff(part, m->forward({ids.narrow(1, q, T - q)}).logits[0]), 1e-4);
-  ForwardInput stretched{ids.narrow(1, q, T - q), torch::arange(q, T).unsqueeze(0) * 2};
+  EXPECT_LT(max_diff(part, m->forward(fwd_in(ids.narrow(1, q, T - q))).logits[0]), 1e-4);
+  ForwardInput stretched = fwd_in(ids.narrow(1, q, T - q), torch::arange(q, T).unsqueeze(0) * 2);
   EXPECT_GT(max_diff(part, m->forward(stretched).logits[0]), 1e-3);
 }
 
@@ -111,7 +123,7 @@ TEST_P(Arch, GradientCheckpointingGivesTheSameGradients) {
   auto run = [&](bool ckpt) {
     m->set_gradient_checkpointing(ckpt);
     m->zero_grad();
-    ForwardOutput out = m->forward({ids, torch::Tensor(), mask});
+    ForwardOutput out = m->forward(fwd_in(ids, {}, mask));
     torch::Tensor loss = torch::nn::functional::cross_entropy(
                              out.logits.reshape({-1, 97}), ids.roll(-1, 1).reshape(-1)) +
                          out.hidden.pow(2).mean();
@@ -134,9 +146,9 @@ TEST_P(Arch, Bfloat16StaysCloseToFloat32) {
   DecoderModel m = make(GetParam());
   torch::NoGradGuard ng;
   torch::Tensor ids = random_ids(1, 9, 97, 4);
-  torch::Tensor ref = m->forward({ids}).logits;
+  torch::Tensor ref = m->forward(fwd_in(ids)).logits;
   m->to(torch::kBFloat16);
-  ForwardOutput out = m->forward({ids});
+  ForwardOutput out = m->forward(fwd_in(ids));
   EXPECT_EQ(out.logits.scalar_type(), torch::kBFloat16);
   double d = max_diff(out.logits, ref), scale = ref.abs().max().item<double>();
   std::printf("  %s bf16 vs fp32 logits: max|diff| %.3g (max |logit| %.3g)\n", GetParam().c_str(), d, scale);
@@ -179,7 +191,7 @@ TEST(Decoder, InitIsDeterministicAndHFShaped) {
 TEST(Decoder, OutOfVocabularyIdIsAnError) {
   DecoderModel m = make("Qwen2ForCausalLM");
   torch::NoGradGuard ng;
-  EXPECT_THROW(m->forward({torch::tensor({int64_t{1}, int64_t{97}}).view({1, 2})}), Error);
+  EXPECT_THROW(m->forward(fwd_in(torch::tensor({int64_t{1}, int64_t{97}}).view({1, 2}))), Error);
 }
 
 }  // namespace

@@ -17,6 +17,18 @@ using namespace safekey::model;
 
 namespace {
 
+// A ForwardInput from its leading fields (the others keep their defaults), without aggregate
+// initialisation's missing-field warnings.
+model::ForwardInput fwd_in(torch::Tensor ids, torch::Tensor pos = {}, torch::Tensor key_mask = {},
+                           model::KVCache* cache = nullptr) {
+  model::ForwardInput in;
+  in.input_ids = std::move(ids);
+  in.position_ids = std::move(pos);
+  in.key_mask = std::move(key_mask);
+  in.cache = cache;
+  return in;
+}
+
 constexpr double kAtol = 1e-4, kRtol = 1e-5;
 
 torch::Tensor matrix(const json& rows) {  // [[..], ..] -> float32 [R, C]
@@ -102,7 +114,7 @@ TEST_P(Golden, IncrementalDecodingMatchesFullForward) {
   torch::NoGradGuard ng;
   torch::Tensor ids = ids_tensor(cases["cases"][2]["input_ids"]);  // len40
   const int64_t T = ids.size(1);
-  torch::Tensor full = m->forward({ids}).logits[0];  // [T, V]
+  torch::Tensor full = m->forward(fwd_in(ids)).logits[0];  // [T, V]
   // Prefill 11 tokens, then a chunk of 5, then one token at a time.
   KVCache cache;
   std::vector<torch::Tensor> parts;
