@@ -39,22 +39,8 @@ LoadedModel& model_for(cli::Args& a, std::unique_ptr<LoadedModel>& slot) {
   return *slot;
 }
 
-std::string strip(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\n\r\f\v");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\n\r\f\v") - b + 1);
-}
-
 json generate_results(cli::Args& a, LoadedModel& m, const eval::Benchmark& b) {
-  infer::SamplingParams p;
-  p.max_new_tokens = a.i64("max-new-tokens");
-  p.temperature = a.f64("temperature");
-  p.top_p = a.f64("top-p");
-  p.top_k = a.i64("top-k");
-  p.repetition_penalty = a.f64("repetition-penalty");
-  p.stop = a.list("stop");
-  p.seed = static_cast<uint64_t>(a.i64("seed"));
-  p.validate("eval flags");
+  const infer::SamplingParams p = sampling_params(a, "eval");
   std::vector<infer::Request> reqs;
   for (const auto& it : b.items) {
     infer::Request r;
@@ -73,7 +59,7 @@ json generate_results(cli::Args& a, LoadedModel& m, const eval::Benchmark& b) {
   for (size_t i = 0; i < b.items.size(); ++i) {
     const auto& it = b.items[i];
     json j = {{"id", it.id}, {"bench", b.name}, {"instruction", it.instruction},
-              {"prompt", out[i].prompt}, {"response", json::array({strip(out[i].text)})},
+              {"prompt", out[i].prompt}, {"response", json::array({strip_response(out[i].text)})},
               {"finish_reason", out[i].finish_reason}, {"prompt_tokens", out[i].prompt_tokens},
               {"completion_tokens", static_cast<int64_t>(out[i].token_ids.size())}};
     if (!it.category.empty()) j["category"] = it.category;

@@ -61,26 +61,6 @@ std::vector<infer::PromptItem> load_items(cli::Args& a) {
   return items;
 }
 
-infer::SamplingParams sampling_from(cli::Args& a) {
-  infer::SamplingParams p;
-  p.max_new_tokens = a.i64("max-new-tokens");
-  p.temperature = a.f64("temperature");
-  p.top_p = a.f64("top-p");
-  p.top_k = a.i64("top-k");
-  p.repetition_penalty = a.f64("repetition-penalty");
-  p.stop = a.list("stop");
-  p.validate("generate flags");
-  return p;
-}
-
-// Python's str.strip() on ASCII whitespace (the reference strips each response).
-std::string strip(const std::string& s) {
-  const char* ws = " \t\n\r\f\v";
-  size_t b = s.find_first_not_of(ws);
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(ws) - b + 1);
-}
-
 // The settings that decide the outputs; a resumed run must match them.
 json generation_key(cli::Args& a) {
   json k;
@@ -99,8 +79,7 @@ int run_generate(cli::Args& a) {
                          ? out.substr(0, out.size() - 5) : out;
   std::string jsonl = stem + ".jsonl", meta_path = stem + ".jsonl.meta.json";
   auto items = load_items(a);
-  infer::SamplingParams params = sampling_from(a);
-  params.seed = static_cast<uint64_t>(a.i64("seed"));
+  infer::SamplingParams params = sampling_params(a, "generate");
 
   // Resume: finished items from an earlier run with the same settings.
   json key = generation_key(a);
@@ -156,7 +135,7 @@ int run_generate(cli::Args& a) {
   auto item_json = [&](size_t i, const infer::Completion& c) {
     const auto& it = items[i];
     json j = {{"index", i}, {"id", it.id}, {"instruction", it.instruction}, {"prompt", c.prompt},
-              {"response", json::array({strip(c.text)})}, {"finish_reason", c.finish_reason},
+              {"response", json::array({strip_response(c.text)})}, {"finish_reason", c.finish_reason},
               {"prompt_tokens", c.prompt_tokens},
               {"completion_tokens", static_cast<int64_t>(c.token_ids.size())}};
     if (!it.category.empty()) j["category"] = it.category;

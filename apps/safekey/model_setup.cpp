@@ -39,4 +39,24 @@ std::unique_ptr<LoadedModel> load_for_generation(const cli::Args& a, const std::
   return m;
 }
 
+infer::SamplingParams sampling_params(const cli::Args& a, const std::string& command) {
+  infer::SamplingParams p;
+  p.max_new_tokens = a.i64("max-new-tokens");
+  p.temperature = a.f64("temperature");
+  p.top_p = a.f64("top-p");
+  p.top_k = a.i64("top-k");
+  p.repetition_penalty = a.f64("repetition-penalty");
+  p.stop = a.list("stop");
+  p.seed = static_cast<uint64_t>(a.i64("seed"));
+  p.validate(command + " flags");
+  return p;
+}
+
+std::string strip_response(const std::string& s) {
+  const char* ws = " \t\n\r\f\v";
+  const size_t b = s.find_first_not_of(ws);
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
 }  // namespace safekey

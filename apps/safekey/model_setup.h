@@ -35,4 +35,11 @@ torch::ScalarType generation_dtype(const cli::Args& a);
 std::unique_ptr<LoadedModel> load_for_generation(const cli::Args& a, const std::string& model_dir,
                                                  const GenerationSetup& setup);
 
+// The sampling flags (max-new-tokens, temperature, top-p, top-k, repetition-penalty, stop, seed),
+// validated; errors name "<command> flags".
+infer::SamplingParams sampling_params(const cli::Args& a, const std::string& command);
+
+// Python's str.strip() on ASCII whitespace (the reference strips each response).
+std::string strip_response(const std::string& s);
+
 }  // namespace safekey

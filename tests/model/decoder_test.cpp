@@ -4,6 +4,7 @@
 
 #include "safekey/model/decoder.h"
 #include "safekey/util/error.h"
+#include "model/forward_input.h"
 #include "support/support.h"
 
 using namespace safekey;
@@ -11,17 +12,7 @@ using namespace safekey::model;
 
 namespace {
 
-// A ForwardInput from its leading fields (the others keep their defaults), without aggregate
-// initialisation's missing-field warnings.
-model::ForwardInput fwd_in(torch::Tensor ids, torch::Tensor pos = {}, torch::Tensor key_mask = {},
-                           model::KVCache* cache = nullptr) {
-  model::ForwardInput in;
-  in.input_ids = std::move(ids);
-  in.position_ids = std::move(pos);
-  in.key_mask = std::move(key_mask);
-  in.cache = cache;
-  return in;
-}
+using safekey::test::fwd_in;
 
 ModelConfig tiny(const std::string& arch) {
   json j = {{"architectures", {arch}},  {"vocab_size", 97},        {"hidden_size", 48},

@@ -10,6 +10,7 @@
 #include "safekey/model/tensor_io.h"
 #include "safekey/util/file.h"
 #include "safekey/util/json.h"
+#include "model/forward_input.h"
 #include "support/support.h"
 
 using namespace safekey;
@@ -17,17 +18,7 @@ using namespace safekey::model;
 
 namespace {
 
-// A ForwardInput from its leading fields (the others keep their defaults), without aggregate
-// initialisation's missing-field warnings.
-model::ForwardInput fwd_in(torch::Tensor ids, torch::Tensor pos = {}, torch::Tensor key_mask = {},
-                           model::KVCache* cache = nullptr) {
-  model::ForwardInput in;
-  in.input_ids = std::move(ids);
-  in.position_ids = std::move(pos);
-  in.key_mask = std::move(key_mask);
-  in.cache = cache;
-  return in;
-}
+using safekey::test::fwd_in;
 
 constexpr double kAtol = 1e-4, kRtol = 1e-5;
 

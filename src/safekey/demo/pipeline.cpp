@@ -251,6 +251,11 @@ std::string run_demo(const DemoOptions& o) {
   make_dirs(path_join(o.out, "eval"));
   make_dirs(path_join(o.out, "analysis"));
   std::map<std::string, std::vector<analyze::AttentionShares>> att;
+  // The analysis records, tokenized once: every model shares the demo's tokenizer and template.
+  const auto analysis_harmful = train::load_record_examples(path_join(wdir, "analysis_harmful.json"), idir,
+                                                            {"4o_rewrite"}, false, "", 512, false);
+  const auto analysis_probe = train::load_record_examples(path_join(wdir, "analysis_probe.json"), idir,
+                                                          {"4o_rewrite"}, false, "", 512, false);
   for (const auto& m : models) {
     const std::string name = m.method == "base" ? "base" : cat(m.method, "-s", m.seed);
     const auto te = Clock::now();
@@ -265,12 +270,10 @@ std::string run_demo(const DemoOptions& o) {
       a = read_json_file(apath);
     } else {
       auto model = model::load_model(m.dir);
-      const auto hx = train::load_record_examples(path_join(wdir, "analysis_harmful.json"), m.dir, {"4o_rewrite"}, false, "", 512, false);
-      const auto px = train::load_record_examples(path_join(wdir, "analysis_probe.json"), m.dir, {"4o_rewrite"}, false, "", 512, false);
-      const auto shares = analyze::attention_shares(model, hx.examples);
+      const auto shares = analyze::attention_shares(model, analysis_harmful.examples);
       std::vector<int> labels;
       int64_t skipped = 0;
-      const auto feats = analyze::end_of_u_features(model, px.examples, &labels, &skipped);
+      const auto feats = analyze::end_of_u_features(model, analysis_probe.examples, &labels, &skipped);
       auto probe = analyze::linear_probe(feats, labels, analyze::ProbeOptions{});
       probe.skipped = skipped;
       a = json::object();
