@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
     }
   }
   runtime::set_threads(threads);
+  runtime::set_cpu_memory("auto", "cpu");  // as safekey does on the CPU
   torch::NoGradGuard ng;
   std::printf("bench_generate: %s; prompt %lld tokens, %lld new tokens per row, fp32\n",
               runtime::describe().c_str(), static_cast<long long>(prompt_len),

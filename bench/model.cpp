@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
   int64_t T = 512, B = 1;
   std::string only;
   bool ckpt = false;
+  std::string cpu_memory = "reuse";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -135,13 +136,15 @@ int main(int argc, char** argv) {
     else if (a == "--iters") iters = std::stoi(next());
     else if (a == "--only") only = next();
     else if (a == "--ckpt") ckpt = true;
+    else if (a == "--cpu-memory") cpu_memory = next();
     else {
       std::fprintf(stderr, "usage: bench_model [--threads N] [--seq T] [--batch B] [--iters K] "
-                           "[--only 10M|100M] [--ckpt]\n");
+                           "[--only 10M|100M] [--ckpt] [--cpu-memory reuse|release]\n");
       return 2;
     }
   }
   runtime::set_threads(threads);
+  runtime::set_cpu_memory(cpu_memory, "cpu");
   torch::manual_seed(0);
   std::printf("bench_model: %s\n", runtime::describe().c_str());
   double sgemm = sgemm_gflops(2048, 5);

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     }
   }
   runtime::set_threads(0);
+  runtime::set_cpu_memory("auto", "cpu");  // as safekey does on the CPU
   try {
     auto tok = text::Tokenizer::from_file(tok_path);
     auto chat = text::ChatFormat::from_path(tmpl);

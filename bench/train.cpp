@@ -5,6 +5,7 @@
 //   P2  training tokens/s and achieved GFLOP/s next to a measured sgemm; peak RSS (high-water mark,
 //       each configuration in a fresh child process) with and without gradient checkpointing.
 // Usage: bench_train [--hidden 256] [--layers 4] [--vocab 4096] [--rows 2] [--reps 3] [--threads 0]
+//                    [--cpu-memory reuse|release]  (as safekey's --cpu-memory; default reuse)
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ namespace {
 struct Opts {
   int64_t hidden = 256, layers = 4, vocab = 4096, rows = 2, reps = 3, threads = 0;
   int64_t query = 200, u = 60, k = 20, total = 1000;
+  std::string cpu_memory = "reuse";
 };
 
 model::ModelConfig make_config(const Opts& o) {
@@ -106,6 +108,7 @@ int main(int argc, char** argv) {
     else if (k == "--rows") o.rows = std::stoll(v);
     else if (k == "--reps") o.reps = std::stoll(v);
     else if (k == "--threads") o.threads = std::stoll(v);
+    else if (k == "--cpu-memory") o.cpu_memory = v;
     else if (k == "--mem-child") mem_mode = v;
     else {
       std::fprintf(stderr, "bench_train: unknown flag %s\n", k.c_str());
@@ -113,6 +116,7 @@ int main(int argc, char** argv) {
     }
   }
   runtime::set_threads(static_cast<int>(o.threads));
+  runtime::set_cpu_memory(o.cpu_memory, "cpu");
   auto cfg = make_config(o);
   model::DecoderModel m(cfg);
   model::init_weights(m, 1);
@@ -168,7 +172,8 @@ int main(int argc, char** argv) {
   for (const char* mode : {"plain", "ckpt"}) {
     std::string cmd = std::string(exe) + " --hidden " + std::to_string(o.hidden) + " --layers " +
                       std::to_string(o.layers) + " --vocab " + std::to_string(o.vocab) + " --rows " +
-                      std::to_string(o.rows) + " --threads " + std::to_string(o.threads) + " --mem-child " + mode;
+                      std::to_string(o.rows) + " --threads " + std::to_string(o.threads) + " --cpu-memory " + o.cpu_memory +
+                      " --mem-child " + mode;
     FILE* p = popen(cmd.c_str(), "r");
     long kb = 0;
     if (p && std::fscanf(p, "%ld", &kb) == 1) {

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   try {
     cli::Args args = cli::parse_args(cmd->name, rest);
     runtime::set_threads(static_cast<int>(args.i64("threads")));
+    runtime::set_cpu_memory(args.str("cpu-memory"), args.str("device"));
     return cmd->run(args);
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";

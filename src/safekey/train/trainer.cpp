@@ -6,6 +6,7 @@
 #include <random>
 
 #include "safekey/model/decoder.h"
+#include "safekey/tensor/runtime.h"
 #include "safekey/train/batch.h"
 #include "safekey/train/checkpoint.h"
 #include "safekey/train/dataset.h"
@@ -172,7 +173,7 @@ TrainResult run_training(const TrainConfig& cfg) {
     if (truncated) std::cerr << ", " << truncated << " truncated to " << cfg.max_seq_len << " tokens (" << k_cut << " lost part of K)";
     std::cerr << "; " << micro_per_epoch << " micro-batches of " << cfg.batch_size << " per epoch, "
               << total_steps << " optimizer steps, warm-up " << warmup_steps << ", " << dtype_name << " on "
-              << device.str() << "\n";
+              << device.str() << " (" << runtime::describe() << ")\n";
   }
 
   StepOptions so;
