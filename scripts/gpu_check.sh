@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The GPU checks, as one run on a machine with a CUDA GPU, PyTorch and transformers but no network:
+#
+#   scripts/gpu_check.sh prepare   (here, with network, as root) downloads the Debian -dev packages
+#                                  the build needs as .debs and copies the golden models into
+#                                  build/gpu/ (git-ignored; carry that folder to the GPU machine)
+#   scripts/gpu_check.sh run       (there, from the checkout's root) unpacks the .debs into
+#                                  build/gpu/prefix, builds against PyTorch's own libtorch (CUDA) and
+#                                  runs, writing every log to $OUT (default build/gpu/out):
+#     1. the golden conformance on the CPU and on CUDA in float32 (golden tolerance) and bfloat16;
+#     2. bench_model: R1-Distill-Qwen-1.5B-shaped forward+backward at T=2048 in bfloat16, next to
+#        bench/hf_model.py (transformers, same shape, same FLOP count);
+#     3. training: the toy world's stage-2 data on its stage-1 model (safekey demo --quick on the CPU),
+#        40 SafeKey steps each on the CPU in float32 and on CUDA in float32 and bfloat16
+#        (bf16 weights with float32 master weights), and the per-step loss differences.
+# Each step's failure is reported and the next step still runs; the exit status counts failures.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+G=$ROOT/build/gpu
+DEBS=(nlohmann-json3-dev libonig-dev libonig5 libutf8proc-dev libutf8proc2 libcpp-httplib-dev
+      libcpp-httplib0.11 libssl-dev libssl3 libbrotli-dev libbrotli1 zlib1g-dev libgtest-dev
+      libgmock-dev)
+
+prepare() {
+  set -e
+  mkdir -p "$G/debs"
+  (cd "$G/debs" && apt-get download "${DEBS[@]}")
+  local shared=${SAFEKEY_SHARED_DIR:-$ROOT/../shared}
+  rm -rf "$G/golden" && cp -r "$shared/golden" "$G/golden"
+  du -sh "$G"
+  echo "carry: build/gpu   command: bash scripts/gpu_check.sh run"
+}
+
+failures=0
+step() {  # step <name> <command...>: runs it, logs to $OUT/<name>.txt, counts a failure
+  local name=$1
+  shift
+  echo "== $name: $*"
+  if "$@" >"$OUT/$name.txt" 2>&1; then
+    tail -n 30 "$OUT/$name.txt"
+  else
+    echo "!! $name failed (exit $?)"
+    tail -n 40 "$OUT/$name.txt"
+    failures=$((failures + 1))
+  fi
+}
+
+build() {
+  local P=$G/prefix torch_dir
+  mkdir -p "$P"
+  for f in "$G"/debs/*.deb; do dpkg -x "$f" "$P"; done
+  torch_dir=${TORCH_DIR:-$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')/Torch}
+  # The packages' .pc files say prefix=/usr: the sysroot variable points them into the prefix.
+  export PKG_CONFIG_LIBDIR=$P/usr/lib/x86_64-linux-gnu/pkgconfig:$P/usr/share/pkgconfig
+  export PKG_CONFIG_SYSROOT_DIR=$P
+  local gen=()
+  command -v ninja >/dev/null && gen=(-G Ninja)
+  cmake -S "$ROOT" -B "$G/b" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DTorch_DIR="$torch_dir" \
+    -DCMAKE_PREFIX_PATH="$P/usr" -DOPENSSL_ROOT_DIR="$P/usr" \
+    -DCMAKE_BUILD_RPATH="$P/usr/lib/x86_64-linux-gnu" &&
+    { [ -n "${CONFIGURE_ONLY:-}" ] ||
+      cmake --build "$G/b" -j "$(nproc)" --target safekey test_model_golden_conformance bench_model; }
+}
+
+compare_losses() {  # per-step loss of three runs' metrics.jsonl
+  python3 - "$@" <<'EOF'
+import json, sys
+runs = {p: [json.loads(l) for l in open(p + "/metrics.jsonl")] for p in sys.argv[1:]}
+names = list(runs)
+ref = runs[names[0]]
+for other in names[1:]:
+    worst = {}
+    for a, b in zip(ref, runs[other]):
+        for k in ("loss", "sft_loss", "k_loss", "head_loss", "grad_norm"):
+            d = abs(a[k] - b[k]) / max(abs(a[k]), 1e-6)
+            worst[k] = max(worst.get(k, 0.0), d)
+    print(f"{other} vs {names[0]} over {min(len(ref), len(runs[other]))} steps: max relative difference",
+          ", ".join(f"{k} {v:.2e}" for k, v in worst.items()))
+for p in names:
+    print(p, "loss at steps 1/10/20/last:", [round(runs[p][i]["loss"], 4) for i in (0, 9, 19, -1)],
+          f"{runs[p][-1]['tokens_per_s']:.0f} tok/s")
+EOF
+}
+
+run() {
+  OUT=${OUT:-$G/out}
+  mkdir -p "$OUT"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$OUT/gpu.txt" 2>&1
+  python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' >>"$OUT/gpu.txt" 2>&1
+  cat "$OUT/gpu.txt"
+  step build build
+  [ "$failures" -eq 0 ] || { echo "build failed; nothing else can run"; exit 1; }
+  local B=$G/b
+  export SAFEKEY_GOLDEN_DIR=$G/golden
+  step golden_cpu_fp32 "$B/test_model_golden_conformance"
+  step golden_cuda_fp32 env SAFEKEY_TEST_DEVICE=cuda "$B/test_model_golden_conformance"
+  step golden_cuda_bf16 env SAFEKEY_TEST_DEVICE=cuda SAFEKEY_TEST_DTYPE=bfloat16 "$B/test_model_golden_conformance"
+  step bench_model_1p5b "$B/bench_model" --device cuda --dtype bfloat16 --only 1.5B --seq 2048 --iters 5
+  step hf_model_1p5b python3 "$ROOT/bench/hf_model.py" --seq 2048 --iters 5 --dtype bfloat16
+  local W=$G/work
+  rm -rf "$W"
+  step demo_quick "$B/safekey" demo --quick --out "$W/demo"
+  local M
+  M=$(ls -d "$W"/demo/stage1/checkpoint-*/model 2>/dev/null | sort -V | tail -1)
+  local train=("$B/safekey" train --model "$M" --data "$W/demo/world/stage2.json" --num-train-epochs 2
+               --last-k-epoch 2 --key-sentence-prediction --safety-head --per-device-train-batch-size 8
+               --gradient-accumulation-steps 1 --learning-rate 3e-4 --max-steps 40 --logging-steps 10)
+  step train_cpu_fp32 "${train[@]}" --output-dir "$W/cpu-fp32" --device cpu --dtype float32
+  step train_cuda_fp32 "${train[@]}" --output-dir "$W/cuda-fp32" --device cuda --dtype float32
+  step train_cuda_bf16 "${train[@]}" --output-dir "$W/cuda-bf16" --device cuda --dtype bfloat16
+  step train_compare compare_losses "$W/cpu-fp32" "$W/cuda-fp32" "$W/cuda-bf16"
+  echo "gpu_check: $failures step(s) failed"
+  exit "$failures"
+}
+
+case "${1:-}" in
+  prepare) prepare ;;
+  run) run ;;
+  build) OUT=${OUT:-$G/out}; mkdir -p "$OUT"; build ;;  # the build alone (env TORCH_DIR, CONFIGURE_ONLY)
+  *) echo "usage: scripts/gpu_check.sh prepare|run" >&2; exit 2 ;;
+esac
