@@ -102,8 +102,8 @@ run() {
   step demo_quick "$B/safekey" demo --quick --out "$W/demo"
   local M
   M=$(ls -d "$W"/demo/stage1/checkpoint-*/model 2>/dev/null | sort -V | tail -1)
-  local train=("$B/safekey" train --model "$M" --data "$W/demo/world/stage2.json" --num-train-epochs 2
-               --last-k-epoch 2 --key-sentence-prediction --safety-head --per-device-train-batch-size 8
+  local train=("$B/safekey" train --model "$M" --data "$W/demo/world/stage2.json" --num-train-epochs 3
+               --last-k-epoch 3 --key-sentence-prediction --safety-head --per-device-train-batch-size 8
                --gradient-accumulation-steps 1 --learning-rate 3e-4 --max-steps 40 --logging-steps 10)
   step train_cpu_fp32 "${train[@]}" --output-dir "$W/cpu-fp32" --device cpu --dtype float32
   step train_cuda_fp32 "${train[@]}" --output-dir "$W/cuda-fp32" --device cuda --dtype float32
