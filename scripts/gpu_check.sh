@@ -48,7 +48,13 @@ step() {  # step <name> <command...>: runs it, logs to $OUT/<name>.txt, counts a
 build() {
   local P=$G/prefix torch_dir
   mkdir -p "$P"
-  for f in "$G"/debs/*.deb; do dpkg -x "$f" "$P"; done
+  for f in "$G"/debs/*.deb; do  # dpkg -x, or ar + tar where dpkg is missing
+    if command -v dpkg >/dev/null; then dpkg -x "$f" "$P"; else
+      local m
+      m=$(ar t "$f" | grep '^data\.tar')
+      ar p "$f" "$m" >"$G/$m" && tar -xf "$G/$m" -C "$P" && rm -f "$G/$m"
+    fi
+  done
   torch_dir=${TORCH_DIR:-$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')/Torch}
   # The packages' .pc files say prefix=/usr: the sysroot variable points them into the prefix.
   export PKG_CONFIG_LIBDIR=$P/usr/lib/x86_64-linux-gnu/pkgconfig:$P/usr/share/pkgconfig
