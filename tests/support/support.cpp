@@ -14,7 +14,7 @@
 
 namespace safekey::test {
 
-static std::string env_or(const char* name, const std::string& fallback) {
+std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::string(v) : fallback;
 }

@@ -6,6 +6,8 @@
 
 namespace safekey::test {
 
+// The environment variable `name`, or `fallback` when it is unset or empty.
+std::string env_or(const char* name, const std::string& fallback);
 // ../shared (or $SAFEKEY_SHARED_DIR).
 std::string shared_dir();
 // ../shared/golden (or $SAFEKEY_GOLDEN_DIR).
