@@ -12,7 +12,9 @@
 #        bench/hf_model.py (transformers, same shape, same FLOP count);
 #     3. training: the toy world's stage-2 data on its stage-1 model (safekey demo --quick on the CPU),
 #        40 SafeKey steps each on the CPU in float32 and on CUDA in float32 and bfloat16
-#        (bf16 weights with float32 master weights), and the per-step loss differences.
+#        (bf16 weights with float32 master weights), and the per-step loss differences;
+#     4. the distributed path on one GPU: the CUDA float32 run again under `safekey launch
+#        --nproc-per-node 1` (a real NCCL process group of one, ZeRO-2), compared with the plain run.
 # Each step's failure is reported and the next step still runs; the exit status counts failures.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,7 +63,12 @@ build() {
   export PKG_CONFIG_SYSROOT_DIR=$P
   local gen=()
   command -v ninja >/dev/null && gen=(-G Ninja)
+  # nccl.h and the CUDA runtime headers of PyTorch's wheels live in the nvidia-* packages.
+  local nccl_inc cudart_inc
+  nccl_inc=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "include"))' 2>/dev/null)
+  cudart_inc=$(python3 -c 'import nvidia.cuda_runtime, os; print(os.path.join(list(nvidia.cuda_runtime.__path__)[0], "include"))' 2>/dev/null)
   cmake -S "$ROOT" -B "$G/b" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DTorch_DIR="$torch_dir" \
+    -DNCCL_INCLUDE_DIR="$nccl_inc" -DCUDART_INCLUDE_DIR="$cudart_inc" \
     -DCMAKE_PREFIX_PATH="$P/usr" -DOPENSSL_ROOT_DIR="$P/usr" \
     -DCMAKE_BUILD_RPATH="$P/usr/lib/x86_64-linux-gnu" &&
     { [ -n "${CONFIGURE_ONLY:-}" ] ||
@@ -115,6 +122,9 @@ run() {
   step train_cuda_fp32 "${train[@]}" --output-dir "$W/cuda-fp32" --device cuda --dtype float32
   step train_cuda_bf16 "${train[@]}" --output-dir "$W/cuda-bf16" --device cuda --dtype bfloat16
   step train_compare compare_losses "$W/cpu-fp32" "$W/cuda-fp32" "$W/cuda-bf16"
+  step train_nccl_world1 "$B/safekey" launch --nproc-per-node 1 --master-port 0 -- "${train[@]}" \
+    --output-dir "$W/cuda-fp32-nccl" --device cuda --dtype float32 --dist-backend nccl --zero-stage 2
+  step train_nccl_compare compare_losses "$W/cuda-fp32" "$W/cuda-fp32-nccl"
   echo "gpu_check: $failures step(s) failed"
   exit "$failures"
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and running safekey needs on Debian 12 (as root). Idempotent: skips apt
 # when every package is already present. libopenblas0-openmp matters: without it libtorch runs on
-# the reference BLAS, about 10x slower.
+# the reference BLAS, about 10x slower. libgloo-dev: the Gloo headers that libtorch's c10d
+# ProcessGroupGloo needs (multi-process training on the CPU).
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build ccache pkg-config git
-      libtorch-dev libopenblas0-openmp nlohmann-json3-dev libonig-dev libutf8proc-dev
+      libtorch-dev libopenblas0-openmp libgloo-dev nlohmann-json3-dev libonig-dev libutf8proc-dev
       libcpp-httplib-dev libgtest-dev libbenchmark-dev)
 missing=()
 for p in "${PKGS[@]}"; do

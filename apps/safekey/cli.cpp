@@ -180,6 +180,10 @@ Args parse_args(const std::string& command, const std::vector<std::string>& argv
   std::vector<std::string> positional;
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
+    if (a == "--") {  // everything after it is positional (`safekey launch ... -- safekey train ...`)
+      positional.insert(positional.end(), argv.begin() + static_cast<long>(i) + 1, argv.end());
+      break;
+    }
     if (a.size() < 3 || a.compare(0, 2, "--") != 0) {
       positional.push_back(a);
       continue;

@@ -45,6 +45,10 @@ int run_train(cli::Args& args) {
   c.device = args.str("device");
   c.seed = args.i64("seed");
   c.shuffle = args.on("shuffle");
+  c.zero_stage = args.i64("zero-stage");
+  c.dist_backend = args.str("dist-backend");
+  c.dist_timeout_s = args.f64("dist-timeout");
+  c.dist_bucket_mb = args.f64("dist-bucket-mb");
   c.save_steps = args.i64("save-steps");
   c.save_total_limit = args.i64("save-total-limit");
   c.resume = args.on("resume");
@@ -56,6 +60,7 @@ int run_train(cli::Args& args) {
   if (c.qmm_no_mask) SK_CHECK(c.qmm, "--key-sentence-prediction-mask-ablation needs --key-sentence-prediction");
   c.extra = args.resolved();
   auto r = train::run_training(c);
+  if (r.rank != 0) return 0;  // one result line per job
   std::cout << json{{"output_dir", r.output_dir}, {"checkpoint", r.last_checkpoint}, {"model", r.model_dir},
                     {"steps", r.steps}, {"examples", r.examples}}
                    .dump()
@@ -68,6 +73,8 @@ cli::Registrar reg({"train", "SafeKey fine-tuning: SFT + Dual-Path Safety Head +
                     "  plain SFT:  (no objective flags)\n"
                     "  SafeKey:    --key-sentence-prediction --safety-head  (both in the last --last-k-epoch epochs)\n"
                     "  resume:     the same command plus --resume (refused if the config differs)\n"
+                    "  ranks:      safekey launch --nproc-per-node N -- safekey train ... [--zero-stage 0|1|2]\n"
+                    "              (or torchrun --no-python / Slurm srun; docs/distributed.md)\n"
                     "The run folder gets run_config.json, flags.json, metrics.jsonl, loss_curves.svg and\n"
                     "checkpoint-N/{model/, safety_head.safetensors, optimizer.safetensors, trainer_state.json}.\n"
                     "See docs/training.md.",

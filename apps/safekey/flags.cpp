@@ -13,6 +13,7 @@ const std::vector<Flag>& flag_table() {
 #include "flags/template.inc"
 #include "flags/data.inc"
 #include "flags/train.inc"
+#include "flags/dist.inc"
 #include "flags/infer.inc"
 #include "flags/eval.inc"
 #include "flags/serve.inc"

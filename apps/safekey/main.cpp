@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> rest(words.begin() + static_cast<long>(used), words.end());
   for (const auto& w : rest) {
+    if (w == "--") break;  // the words after it belong to another command (safekey launch)
     if (w == "--help" || w == "-h") {
       std::cout << cli::help_for(*cmd);
       return 0;

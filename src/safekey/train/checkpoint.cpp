@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "safekey/util/error.h"
@@ -42,10 +43,9 @@ const std::vector<std::string>& tokenizer_file_names() {
   return names;
 }
 
-std::string get_torch_rng_state() {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  auto st = gen.get_state();  // uint8 tensor
+namespace {
+
+std::string to_hex(const at::Tensor& st) {
   static const char* hex = "0123456789abcdef";
   std::string out;
   const uint8_t* p = st.data_ptr<uint8_t>();
@@ -56,45 +56,120 @@ std::string get_torch_rng_state() {
   return out;
 }
 
-void set_torch_rng_state(const std::string& h) {
-  SK_CHECK(h.size() % 2 == 0, "torch_rng_state: odd hex length");
+at::Tensor from_hex(const std::string& h, const std::string& where) {
+  SK_CHECK(h.size() % 2 == 0, where, ": RNG state has an odd hex length");
   auto st = torch::empty({static_cast<int64_t>(h.size() / 2)}, torch::kUInt8);
   uint8_t* p = st.data_ptr<uint8_t>();
-  auto nib = [](char c) -> int { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  auto nib = [&](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    fail(where, ": RNG state is not lower-case hex");
+  };
   for (size_t i = 0; i < h.size() / 2; ++i) p[i] = static_cast<uint8_t>(nib(h[2 * i]) * 16 + nib(h[2 * i + 1]));
-  auto gen = at::detail::getDefaultCPUGenerator();
+  return st;
+}
+
+std::string generator_state(at::Generator gen) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return to_hex(gen.get_state());
+}
+
+void set_generator_state(at::Generator gen, const std::string& hex, const std::string& where) {
+  auto st = from_hex(hex, where);
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(st);
 }
 
+std::string rank_file(const char* prefix, int rank, const char* suffix) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%s%05d%s", prefix, rank, suffix);
+  return buf;
+}
+
+}  // namespace
+
+std::string get_torch_rng_state() { return generator_state(at::detail::getDefaultCPUGenerator()); }
+
+void set_torch_rng_state(const std::string& h) {
+  set_generator_state(at::detail::getDefaultCPUGenerator(), h, "torch_rng_state");
+}
+
+json get_rng_states(const std::string& device) {
+  json j{{"cpu", get_torch_rng_state()}};
+  torch::Device d(device);
+  if (d.is_cuda())
+    j["cuda"] = generator_state(at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, d.has_index() ? d.index() : 0)));
+  j["device"] = device;
+  return j;
+}
+
+void set_rng_states(const json& j, const std::string& where) {
+  set_generator_state(at::detail::getDefaultCPUGenerator(), json_get<std::string>(j, "cpu", where), where);
+  if (j.contains("cuda")) {
+    torch::Device d(json_get<std::string>(j, "device", where));
+    SK_CHECK(d.is_cuda(), where, ": a CUDA RNG state for device ", d.str());
+    set_generator_state(at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, d.has_index() ? d.index() : 0)),
+                        json_get<std::string>(j, "cuda", where), where);
+  }
+}
+
 std::string save_checkpoint(const std::string& output_dir, model::DecoderModel& model, SafetyHead* head,
-                            const AdamW& optimizer, const TrainerState& state,
+                            dist::ShardedAdamW& optimizer, const TrainerState& state,
                             const std::string& tokenizer_src) {
+  auto& group = optimizer.group();
+  const int rank = group.rank();
   const std::string name = cat("checkpoint-", state.global_step);
   const std::string final_dir = path_join(output_dir, name);
   const std::string tmp = path_join(output_dir, ".tmp-" + name);
   std::error_code ec;
-  fs::remove_all(tmp, ec);
-  try {
-    make_dirs(path_join(tmp, "model"));
-    model::save_model(model, path_join(tmp, "model"));
-    if (!tokenizer_src.empty())
-      for (const auto& f : tokenizer_file_names()) {
-        const std::string src = path_join(tokenizer_src, f);
-        if (path_exists(src)) write_file_atomic(path_join(path_join(tmp, "model"), f), read_file(src));
-      }
-    if (head) save_safety_head(*head, path_join(tmp, "safety_head.safetensors"));
-    optimizer.save_state(path_join(tmp, "optimizer.safetensors"));
-    // trainer_state.json last: its presence marks a complete checkpoint.
-    write_file_atomic(path_join(tmp, "trainer_state.json"), state.to_json().dump(1));
-    fsync_dir(tmp);
-    if (path_exists(final_dir)) fs::remove_all(final_dir);
-    fs::rename(tmp, final_dir);
-    fsync_dir(output_dir);
-  } catch (const std::exception& e) {
-    fs::remove_all(tmp, ec);
-    fail("saving ", final_dir, " failed: ", e.what(), " (the previous checkpoints are intact)");
-  }
+  std::string err;
+  auto guarded = [&](auto&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+  };
+  // Every phase ends with an agreement: one failing rank fails the save on all of them.
+  auto agree = [&] {
+    const auto failed = group.failed_ranks(err.empty());
+    if (failed.empty()) return;
+    if (rank == 0) fs::remove_all(tmp, ec);
+    std::string who;
+    for (int r : failed) who += (who.empty() ? "" : ", ") + std::to_string(r);
+    if (group.size() == 1) fail("saving ", final_dir, " failed: ", err, " (the previous checkpoints are intact)");
+    fail("saving ", final_dir, " failed on rank ", who,
+         err.empty() ? std::string() : cat(" (rank ", rank, ": ", err, ")"), " (the previous checkpoints are intact)");
+  };
+  if (rank == 0) guarded([&] {
+      fs::remove_all(tmp, ec);
+      make_dirs(path_join(tmp, "model"));
+    });
+  agree();
+  guarded([&] {
+    if (rank == 0) {
+      model::save_model(model, path_join(tmp, "model"));
+      if (!tokenizer_src.empty())
+        for (const auto& f : tokenizer_file_names()) {
+          const std::string src = path_join(tokenizer_src, f);
+          if (path_exists(src)) write_file_atomic(path_join(path_join(tmp, "model"), f), read_file(src));
+        }
+      if (head) save_safety_head(*head, path_join(tmp, "safety_head.safetensors"));
+    }
+    if (optimizer.writes_state()) optimizer.save_state(path_join(tmp, optimizer.state_file_name()));
+    const auto device = model->parameters().front().device().str();
+    write_file_atomic(path_join(tmp, rank_file("rng-rank-", rank, ".json")), get_rng_states(device).dump());
+  });
+  agree();
+  if (rank == 0) guarded([&] {
+      // trainer_state.json last: its presence marks a complete checkpoint.
+      write_file_atomic(path_join(tmp, "trainer_state.json"), state.to_json().dump(1));
+      fsync_dir(tmp);
+      if (path_exists(final_dir)) fs::remove_all(final_dir);
+      fs::rename(tmp, final_dir);
+      fsync_dir(output_dir);
+    });
+  agree();
   return final_dir;
 }
 
@@ -131,7 +206,12 @@ TrainerState read_trainer_state(const std::string& checkpoint_dir) {
 }
 
 void load_checkpoint_weights(const std::string& checkpoint_dir, model::DecoderModel& model, SafetyHead* head,
-                             AdamW& optimizer) {
+                             dist::ShardedAdamW& optimizer) {
+  const int rank = optimizer.group().rank();
+  for (const auto& f : optimizer.all_state_file_names())
+    SK_CHECK(path_exists(path_join(checkpoint_dir, f)), checkpoint_dir, ": no ", f, " (the checkpoint was written ",
+             "with another world size or ZeRO stage; resume with the ones it was written with, see "
+             "docs/distributed.md)");
   const auto device = model->parameters().front().device();
   const auto dtype = model->parameters().front().scalar_type();
   auto loaded = model::load_model(path_join(checkpoint_dir, "model"), dtype, device);
@@ -152,7 +232,10 @@ void load_checkpoint_weights(const std::string& checkpoint_dir, model::DecoderMo
     SK_CHECK(path_exists(hp), checkpoint_dir, ": no safety_head.safetensors but the safety head is on");
     load_safety_head(*head, hp);
   }
-  optimizer.load_state(path_join(checkpoint_dir, "optimizer.safetensors"));
+  optimizer.load_state(path_join(checkpoint_dir, optimizer.state_file_name()));
+  const std::string rng = path_join(checkpoint_dir, rank_file("rng-rank-", rank, ".json"));
+  if (path_exists(rng)) set_rng_states(read_json_file(rng), rng);
+  else SK_CHECK(rank == 0, checkpoint_dir, ": no ", rng, " for rank ", rank);
 }
 
 }  // namespace safekey::train

@@ -1,11 +1,15 @@
-// Checkpoints of a training run, written atomically: everything goes into a temp folder
-// (`.tmp-checkpoint-N`) that is renamed to `checkpoint-N` only when complete, so a crash or a full
-// disk leaves the previous checkpoints intact. Layout (docs/training.md):
+// Checkpoints of a training run, written atomically by every rank together: everything goes into a
+// temp folder (`.tmp-checkpoint-N`) that rank 0 renames to `checkpoint-N` only once every rank has
+// written its part, so a crash, a killed rank or a full disk leaves the previous checkpoints intact
+// (a checkpoint is complete on every rank or absent). Layout (docs/training.md, docs/distributed.md):
 //   checkpoint-N/model/                    HF model folder (config.json, safetensors, tokenizer files)
 //   checkpoint-N/safety_head.safetensors   when the safety head is on
-//   checkpoint-N/optimizer.safetensors     AdamW moments, per-parameter steps (master weights for bf16)
+//   checkpoint-N/optimizer.safetensors     AdamW moments, per-parameter steps (master weights for bf16);
+//                                          at ZeRO stage 1/2 one optimizer-rank-R-of-W.safetensors per rank
+//   checkpoint-N/rng-rank-R.json           every rank's torch RNG states (CPU, and CUDA when used)
 //   checkpoint-N/trainer_state.json        step, epoch, position in the epoch, data order, RNG state,
-//                                          scheduler, the run config
+//                                          scheduler, the run config (written last: the mark of a
+//                                          complete checkpoint)
 #pragma once
 #include <string>
 #include <vector>
@@ -31,10 +35,13 @@ struct TrainerState {
   static TrainerState from_json(const json& j, const std::string& where);
 };
 
-// Writes output_dir/checkpoint-<step> atomically and returns its path. `tokenizer_src` is the folder
-// whose tokenizer files are copied next to the model (may be ""). `head` may be null.
+// Writes output_dir/checkpoint-<step> atomically on every rank of the optimizer's process group (a
+// collective: every rank calls it) and returns its path. Rank 0 writes the model, head and trainer
+// state; each rank its optimizer partition and RNG state. `tokenizer_src` is the folder whose
+// tokenizer files are copied next to the model (may be ""). `head` may be null. A failure on any
+// rank fails the save on every rank, names the rank(s), and leaves no temp folder.
 std::string save_checkpoint(const std::string& output_dir, model::DecoderModel& model, SafetyHead* head,
-                            const AdamW& optimizer, const TrainerState& state,
+                            dist::ShardedAdamW& optimizer, const TrainerState& state,
                             const std::string& tokenizer_src);
 
 // Complete checkpoints (with trainer_state.json) in output_dir, oldest first.
@@ -44,13 +51,18 @@ void rotate_checkpoints(const std::string& output_dir, int64_t limit);
 
 // Reads trainer_state.json of a checkpoint folder.
 TrainerState read_trainer_state(const std::string& checkpoint_dir);
-// Restores the model weights, head and optimizer of a checkpoint into existing objects.
+// Restores the model weights, head, this rank's optimizer state and RNG states of a checkpoint into
+// existing objects. A checkpoint that lacks a rank's file (another world size or ZeRO stage) is
+// refused with a message naming the file.
 void load_checkpoint_weights(const std::string& checkpoint_dir, model::DecoderModel& model, SafetyHead* head,
-                             AdamW& optimizer);
+                             dist::ShardedAdamW& optimizer);
 
 // The torch CPU generator state as hex, and back.
 std::string get_torch_rng_state();
 void set_torch_rng_state(const std::string& hex);
+// This process's RNG states as JSON ({"cpu": hex, "cuda": hex when `device` is CUDA}), and back.
+json get_rng_states(const std::string& device);
+void set_rng_states(const json& states, const std::string& where);
 
 // Files copied with the model so that the checkpoint loads as a complete HF model folder.
 const std::vector<std::string>& tokenizer_file_names();

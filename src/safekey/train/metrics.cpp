@@ -31,6 +31,7 @@ json StepMetrics::to_json() const {
               {"head_skipped_rows", head_skipped_rows},
               {"step_s", step_s},
               {"tokens_per_s", tokens_per_s},
+              {"comm_s", comm_s},
               {"elapsed_s", elapsed_s}};
 }
 
@@ -53,6 +54,7 @@ StepMetrics StepMetrics::from_json(const json& j) {
   m.tokens = j.value("tokens", int64_t{0});
   m.step_s = j.value("step_s", 0.0);
   m.tokens_per_s = j.value("tokens_per_s", 0.0);
+  m.comm_s = j.value("comm_s", 0.0);
   m.elapsed_s = j.value("elapsed_s", 0.0);
   return m;
 }

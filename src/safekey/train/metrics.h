@@ -18,6 +18,7 @@ struct StepMetrics {
   int64_t tokens = 0;                 // non-padding tokens in the step
   int64_t qmm_skipped_rows = 0, head_skipped_rows = 0;
   double step_s = 0, tokens_per_s = 0, elapsed_s = 0, eta_s = 0;
+  double comm_s = 0;                  // seconds rank 0 spent in collectives during the step
   std::vector<std::string> record_ids;  // provenance of the rows (not written to metrics.jsonl)
 
   json to_json() const;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "safekey/dist/sharded_adamw.h"
 #include "safekey/model/decoder.h"
 #include "safekey/train/objectives/dual_path_safety_head.h"
 
@@ -30,32 +31,24 @@ struct ParamGroup {
 std::vector<ParamGroup> make_param_groups(model::DecoderModel& model, SafetyHead* head,
                                           double weight_decay, bool reference_compat);
 
-struct AdamWOptions {
-  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
-};
+using AdamWOptions = tensor::AdamWHyper;
 
-// torch.optim.AdamW (amsgrad off) step for step. A parameter whose .grad is undefined is skipped
-// (its moments and step count stay), as PyTorch does with set_to_none gradients. Parameters that are
-// not float32 (bf16 on CUDA) keep an fp32 master copy that the update runs on.
-class AdamW {
+// torch.optim.AdamW (amsgrad off) step for step, in one process: dist::ShardedAdamW over a world of
+// one at ZeRO stage 0 (the trainer builds the same class over its process group). A parameter whose
+// .grad is undefined is skipped (its moments and step count stay), as PyTorch does with set_to_none
+// gradients. Parameters that are not float32 (bf16 on CUDA) keep an fp32 master copy that the update
+// runs on. save_state / load_state: moments, per-parameter step counts and master weights.
+class AdamW : public dist::ShardedAdamW {
  public:
   AdamW(std::vector<ParamGroup> groups, AdamWOptions options);
-  void step(double lr);
-  void zero_grad();  // set every gradient to undefined
   const std::vector<ParamGroup>& groups() const { return groups_; }
-  // Moments, per-parameter step counts and master weights; load checks names and shapes.
-  void save_state(const std::string& path) const;
-  void load_state(const std::string& path);
 
  private:
-  struct State {
-    torch::Tensor exp_avg, exp_avg_sq, master;
-    int64_t step = 0;
-  };
   std::vector<ParamGroup> groups_;
-  std::vector<std::vector<State>> state_;
-  AdamWOptions opt_;
 };
+
+// The parameters of the groups, each with its group's weight decay, for dist::ShardedAdamW.
+std::vector<dist::OptimParam> optim_params(const std::vector<ParamGroup>& groups);
 
 // lr multiplier of transformers' get_cosine_schedule_with_warmup at optimizer step `step`
 // (0-based, the step about to be taken): step/warmup during warm-up, then

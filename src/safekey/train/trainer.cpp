@@ -5,6 +5,9 @@
 #include <iostream>
 #include <random>
 
+#include "safekey/dist/env.h"
+#include "safekey/dist/process_group.h"
+#include "safekey/dist/sharded_adamw.h"
 #include "safekey/model/decoder.h"
 #include "safekey/tensor/runtime.h"
 #include "safekey/train/batch.h"
@@ -29,6 +32,7 @@ json TrainConfig::to_json() const {
               {"head_detach", head_detach}, {"qmm_no_mask", qmm_no_mask}, {"qmm_pass", pass},
               {"gradient_checkpointing", gradient_checkpointing}, {"reference_compat", reference_compat},
               {"dtype", dtype}, {"device", device}, {"seed", seed}, {"shuffle", shuffle},
+              {"zero_stage", zero_stage},
               {"skip_invalid", skip_invalid}, {"benign_sources", benign_sources}};
 }
 
@@ -74,18 +78,67 @@ void check_config(const TrainConfig& c) {
   SK_CHECK(c.max_seq_len > 1, "train: --max-seq-len must be > 1");
   SK_CHECK(c.dtype == "auto" || c.dtype == "float32" || c.dtype == "bfloat16",
            "train: --dtype must be auto, float32 or bfloat16, got '", c.dtype, "'");
+  SK_CHECK(c.zero_stage >= 0 && c.zero_stage <= 2, "train: --zero-stage must be 0, 1 or 2, got ", c.zero_stage);
+  SK_CHECK(c.dist_bucket_mb > 0, "train: --dist-bucket-mb must be > 0");
 }
+
+// The device of this rank: a plain "cuda" binds cuda:LOCAL_RANK under a launcher (torchrun's rule).
+std::string rank_device(const std::string& device, const dist::Env& env) {
+  if (env.launched() && device == "cuda") return cat("cuda:", env.local_rank);
+  return device;
+}
+
+// Per-rank partial sums of one optimizer step, reduced across ranks in one collective.
+struct StepSums {
+  enum : size_t { kLoss, kSft, kK, kHead, kHeadC, kHeadCtx, kSftTok, kSftOk, kKTok, kKOk, kTokens, kQmmSkip,
+                  kHeadSkip, kNonFinite, kCount };
+  std::vector<double> v = std::vector<double>(kCount, 0.0);
+  void add(const StepResult& r, double w) {
+    v[kLoss] += w * r.total_loss;
+    v[kSft] += w * r.sft_loss;
+    v[kK] += w * r.k_loss;
+    v[kHead] += w * r.head_loss;
+    v[kHeadC] += w * r.L_head_C;
+    v[kHeadCtx] += w * r.L_head_ctx;
+    v[kSftTok] += static_cast<double>(r.sft_tokens);
+    v[kSftOk] += static_cast<double>(r.sft_correct);
+    v[kKTok] += static_cast<double>(r.k_tokens);
+    v[kKOk] += static_cast<double>(r.k_correct);
+    v[kTokens] += static_cast<double>(r.tokens);
+    v[kQmmSkip] += static_cast<double>(r.qmm_skipped_rows);
+    v[kHeadSkip] += static_cast<double>(r.head_skipped_rows);
+  }
+  void fill(StepMetrics& m) const {
+    m.loss = v[kLoss];
+    m.sft_loss = v[kSft];
+    m.k_loss = v[kK];
+    m.head_loss = v[kHead];
+    m.L_head_C = v[kHeadC];
+    m.L_head_ctx = v[kHeadCtx];
+    m.token_acc = v[kSftTok] > 0 ? v[kSftOk] / v[kSftTok] : 0.0;
+    m.k_acc = v[kKTok] > 0 ? v[kKOk] / v[kKTok] : 0.0;
+    m.tokens = static_cast<int64_t>(v[kTokens]);
+    m.qmm_skipped_rows = static_cast<int64_t>(v[kQmmSkip]);
+    m.head_skipped_rows = static_cast<int64_t>(v[kHeadSkip]);
+  }
+};
 
 }  // namespace
 
 TrainResult run_training(const TrainConfig& cfg) {
   check_config(cfg);
-  make_dirs(cfg.output_dir);
-  torch::Device device(cfg.device);
+  const dist::Env env = dist::read_env();
+  const std::string device_name = rank_device(cfg.device, env);
+  torch::Device device(device_name);
   const bool cuda = device.is_cuda();
   const std::string dtype_name = cfg.dtype == "auto" ? (cuda ? "bfloat16" : "float32") : cfg.dtype;
   SK_CHECK(dtype_name == "float32" || cuda, "train: --dtype bfloat16 needs a CUDA device (fp32 on CPU)");
   const auto dtype = dtype_name == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+  auto group = dist::ProcessGroup::create(env, {cfg.dist_backend, device_name, cfg.dist_timeout_s});
+  const int W = group->size(), R = group->rank();
+  const bool main_rank = R == 0;
+  const bool quiet = cfg.quiet || !main_rank;  // progress and files come from rank 0
+  make_dirs(cfg.output_dir);
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
 
   auto model = model::load_model(cfg.model_dir, dtype, device);
@@ -94,7 +147,8 @@ TrainResult run_training(const TrainConfig& cfg) {
   const auto& mc = model->config();
   const int64_t pad_id = mc.eos_token_ids.empty() ? 0 : mc.eos_token_ids[0];
 
-  // Data: validated, then truncated by the documented policy.
+  // Data: validated, then truncated by the documented policy. Every rank reads all of it and takes
+  // its micro-batches of each step (below).
   Dataset ds;
   if (!cfg.examples.empty()) {
     ds.examples = cfg.examples;
@@ -104,7 +158,7 @@ TrainResult run_training(const TrainConfig& cfg) {
     ds = load_pretokenized(cfg.data_path, mc.vocab_size);
   } else {
     ds = load_record_examples(cfg.data_path, cfg.model_dir, cfg.benign_sources, cfg.skip_invalid,
-                              path_join(cfg.output_dir, "skipped_records.json"), cfg.max_seq_len,
+                              main_rank ? path_join(cfg.output_dir, "skipped_records.json") : "", cfg.max_seq_len,
                               cfg.reference_compat);
     for (const auto& ex : ds.examples) validate_example(ex, mc.vocab_size);
   }
@@ -115,9 +169,12 @@ TrainResult run_training(const TrainConfig& cfg) {
     k_cut += t.k_cut;
   }
   const int64_t N = static_cast<int64_t>(ds.examples.size());
-  const int64_t micro_per_epoch = N / cfg.batch_size;  // drop_last, as the reference's DataLoader
+  // drop_last, as the reference's DataLoader: micro-batches of batch_size rows over the whole data.
+  const int64_t micro_per_epoch = N / cfg.batch_size;
   SK_CHECK(micro_per_epoch > 0, "train: ", N, " examples are fewer than one batch of ", cfg.batch_size);
-  const int64_t steps_per_epoch = (micro_per_epoch + cfg.grad_accum - 1) / cfg.grad_accum;
+  // One optimizer step takes W·grad_accum micro-batches (the last step of an epoch may take fewer).
+  const int64_t step_micro = cfg.grad_accum * W;
+  const int64_t steps_per_epoch = (micro_per_epoch + step_micro - 1) / step_micro;
   const int64_t total_steps = cfg.epochs * steps_per_epoch;
   const int64_t warmup_steps = static_cast<int64_t>(cfg.warmup_ratio * static_cast<double>(total_steps));
 
@@ -126,12 +183,17 @@ TrainResult run_training(const TrainConfig& cfg) {
     head = std::make_unique<SafetyHead>(mc.hidden_size);
     (*head)->to(device);
     (*head)->train();
+    torch::NoGradGuard ng;
+    for (auto& p : (*head)->parameters()) group->broadcast(p, 0);  // one initialisation on every rank
   }
-  AdamW opt(make_param_groups(model, head.get(), cfg.weight_decay, cfg.reference_compat),
-            AdamWOptions{cfg.beta1, cfg.beta2, cfg.eps});
+  const auto groups = make_param_groups(model, head.get(), cfg.weight_decay, cfg.reference_compat);
+  dist::ShardedAdamW opt(group, optim_params(groups), tensor::AdamWHyper{cfg.beta1, cfg.beta2, cfg.eps},
+                         dist::ShardingOptions{static_cast<int>(cfg.zero_stage),
+                                               static_cast<int64_t>(cfg.dist_bucket_mb * 1024 * 1024)});
 
   const std::string metrics_path = path_join(cfg.output_dir, "metrics.jsonl");
-  const json run_config = cfg.to_json();
+  json run_config = cfg.to_json();
+  run_config["world_size"] = W;
   TrainerState st;
   st.total_steps = total_steps;
   st.warmup_steps = warmup_steps;
@@ -139,6 +201,8 @@ TrainResult run_training(const TrainConfig& cfg) {
   TrainResult res;
   res.output_dir = cfg.output_dir;
   res.examples = N;
+  res.rank = R;
+  res.world_size = W;
   if (cfg.resume || !cfg.resume_from.empty()) {
     std::string ck = cfg.resume_from;
     if (ck.empty()) {
@@ -147,33 +211,56 @@ TrainResult run_training(const TrainConfig& cfg) {
       ck = all.back();
     }
     TrainerState saved = read_trainer_state(ck);
+    if (!saved.config.contains("world_size")) saved.config["world_size"] = 1;  // written by one process
+    if (!saved.config.contains("zero_stage")) saved.config["zero_stage"] = 0;
     std::string diff = config_diff(saved.config, run_config);
     SK_CHECK(diff.empty(), "train --resume: ", ck, " was written with a different config; these keys differ "
-             "(saved -> now):", diff);
+             "(saved -> now):", diff,
+             saved.config["world_size"] != run_config["world_size"]
+                 ? "\n  (resume with the world size the checkpoint was written with; see docs/distributed.md)"
+                 : "");
+    set_torch_rng_state(saved.torch_rng_state);  // rank 0's; each rank's own follows from its rng file
     load_checkpoint_weights(ck, model, head.get(), opt);
-    set_torch_rng_state(saved.torch_rng_state);
     st.global_step = saved.global_step;
     st.epoch = saved.epoch;
     st.micro_in_epoch = saved.micro_in_epoch;
     st.elapsed_s = saved.elapsed_s;
-    truncate_metrics(metrics_path, st.global_step);
-    res.history = read_metrics(metrics_path);
+    if (main_rank) {
+      truncate_metrics(metrics_path, st.global_step);
+      res.history = read_metrics(metrics_path);
+    }
     res.last_checkpoint = ck;
-    if (!cfg.quiet) std::cerr << "resuming from " << ck << " (step " << st.global_step << ", epoch " << st.epoch + 1 << ")\n";
+    if (!quiet) std::cerr << "resuming from " << ck << " (step " << st.global_step << ", epoch " << st.epoch + 1 << ")\n";
   } else {
     SK_CHECK(list_checkpoints(cfg.output_dir).empty(), "train: ", cfg.output_dir,
              " already holds checkpoints; pass --resume to continue that run or choose another --output-dir");
-    write_file_atomic(metrics_path, "");
+    if (main_rank) write_file_atomic(metrics_path, "");
   }
-  write_file_atomic(path_join(cfg.output_dir, "run_config.json"), run_config.dump(1));
-  if (!cfg.extra.is_null()) write_file_atomic(path_join(cfg.output_dir, "flags.json"), cfg.extra.dump(1));
-  if (!cfg.quiet) {
+  // Optimizer state per rank (the ZeRO partition), gathered for the record.
+  std::vector<double> state_bytes(static_cast<size_t>(W), 0.0);
+  state_bytes[static_cast<size_t>(R)] = static_cast<double>(opt.state_bytes());
+  state_bytes = group->all_reduce_sum(state_bytes);
+  if (main_rank) {
+    write_file_atomic(path_join(cfg.output_dir, "run_config.json"), run_config.dump(1));
+    if (!cfg.extra.is_null()) write_file_atomic(path_join(cfg.output_dir, "flags.json"), cfg.extra.dump(1));
+    write_file_atomic(path_join(cfg.output_dir, "distributed.json"),
+                      json{{"world_size", W}, {"backend", group->backend()}, {"zero_stage", cfg.zero_stage},
+                           {"device", device_name}, {"launcher", env.launched() ? env.source : "none"},
+                           {"optimizer_state_bytes_per_rank", state_bytes}}
+                          .dump(1));
+  }
+  if (!quiet) {
     std::cerr << "train: " << N << " examples (" << ds.format << ")";
     if (ds.skipped) std::cerr << ", " << ds.skipped << " invalid records skipped (skipped_records.json)";
     if (truncated) std::cerr << ", " << truncated << " truncated to " << cfg.max_seq_len << " tokens (" << k_cut << " lost part of K)";
     std::cerr << "; " << micro_per_epoch << " micro-batches of " << cfg.batch_size << " per epoch, "
               << total_steps << " optimizer steps, warm-up " << warmup_steps << ", " << dtype_name << " on "
               << device.str() << " (" << runtime::describe() << ")\n";
+    if (env.launched())
+      std::cerr << "train: " << W << " ranks (" << group->backend() << "), " << cfg.batch_size << " rows x "
+                << cfg.grad_accum << " accumulation x " << W << " ranks = " << cfg.batch_size * step_micro
+                << " rows per step; ZeRO stage " << cfg.zero_stage << ", optimizer state "
+                << cat(static_cast<int64_t>(state_bytes[0]) / 1024) << " KiB on rank 0\n";
   }
 
   StepOptions so;
@@ -182,7 +269,6 @@ TrainResult run_training(const TrainConfig& cfg) {
   so.head_weight = cfg.head_weight;
   so.head_theta = cfg.head_theta;
   so.head_detach = cfg.head_detach;
-  const auto params = all_params(opt.groups());
   const auto t_start = Clock::now();
   const double elapsed_before = st.elapsed_s;
   const int64_t start_step = st.global_step;
@@ -201,9 +287,9 @@ TrainResult run_training(const TrainConfig& cfg) {
     s.torch_rng_state = get_torch_rng_state();
     s.elapsed_s = elapsed_before + std::chrono::duration<double>(Clock::now() - t_start).count();
     res.last_checkpoint = save_checkpoint(cfg.output_dir, model, head.get(), opt, s, cfg.model_dir);
-    rotate_checkpoints(cfg.output_dir, cfg.save_total_limit);
+    if (main_rank) rotate_checkpoints(cfg.output_dir, cfg.save_total_limit);
     saved_at = st.global_step;
-    if (!cfg.quiet) std::cerr << "saved " << res.last_checkpoint << "\n";
+    if (!quiet) std::cerr << "saved " << res.last_checkpoint << "\n";
   };
 
   for (int64_t epoch = st.epoch; epoch < cfg.epochs && !stop; ++epoch) {
@@ -214,43 +300,49 @@ TrainResult run_training(const TrainConfig& cfg) {
     int64_t micro = epoch == st.epoch ? st.micro_in_epoch : 0;
     while (micro < micro_per_epoch) {
       const auto t0 = Clock::now();
-      const int64_t window = std::min(cfg.grad_accum, micro_per_epoch - micro);
+      // The step's micro-batches micro .. micro+window-1 are dealt round-robin: rank R takes R, R+W, ...
+      // Every loss is scaled by 1/window and the gradients are summed over ranks, so the step equals
+      // one process accumulating all `window` micro-batches.
+      const int64_t window = std::min(step_micro, micro_per_epoch - micro);
       so.loss_scale = 1.0 / static_cast<double>(window);
       StepMetrics m;
-      int64_t sft_tok = 0, sft_ok = 0, k_tok = 0, k_ok = 0;
-      for (int64_t i = 0; i < window; ++i) {
-        std::vector<const data::TokenizedExample*> rows;
-        for (int64_t j = 0; j < cfg.batch_size; ++j)
-          rows.push_back(&ds.examples[static_cast<size_t>(order[static_cast<size_t>((micro + i) * cfg.batch_size + j)])]);
-        Batch b = collate(rows, pad_id);
-        auto r = safekey_step(model, head.get(), b, so);
-        if (!r.finite)
-          fail("train: non-finite loss at step ", st.global_step + 1, " (epoch ", epoch + 1, "): total ", r.total_loss,
-               ", sft ", r.sft_loss, ", qmm ", r.k_loss, ", head ", r.head_loss, "; records: ", b.describe_rows(),
-               "; the last good checkpoint is ", res.last_checkpoint.empty() ? "(none yet)" : res.last_checkpoint);
-        const double w = 1.0 / static_cast<double>(window);
-        m.loss += w * r.total_loss;
-        m.sft_loss += w * r.sft_loss;
-        m.k_loss += w * r.k_loss;
-        m.head_loss += w * r.head_loss;
-        m.L_head_C += w * r.L_head_C;
-        m.L_head_ctx += w * r.L_head_ctx;
-        sft_tok += r.sft_tokens;
-        sft_ok += r.sft_correct;
-        k_tok += r.k_tokens;
-        k_ok += r.k_correct;
-        m.tokens += r.tokens;
-        m.qmm_skipped_rows += r.qmm_skipped_rows;
-        m.head_skipped_rows += r.head_skipped_rows;
-        for (auto& s : b.sources) m.record_ids.push_back(s);
+      StepSums sums;
+      std::string bad;  // this rank's first non-finite micro-batch
+      for (int64_t round = 0; round * W < window; ++round) {
+        const int64_t j = round * W + R;
+        if (j < window) {
+          std::vector<const data::TokenizedExample*> rows;
+          for (int64_t k = 0; k < cfg.batch_size; ++k)
+            rows.push_back(&ds.examples[static_cast<size_t>(order[static_cast<size_t>((micro + j) * cfg.batch_size + k)])]);
+          Batch b = collate(rows, pad_id);
+          auto r = safekey_step(model, head.get(), b, so);
+          if (!r.finite && bad.empty())
+            bad = cat("total ", r.total_loss, ", sft ", r.sft_loss, ", qmm ", r.k_loss, ", head ", r.head_loss,
+                      "; records: ", b.describe_rows());
+          sums.add(r, 1.0 / static_cast<double>(window));
+          for (auto& src : b.sources) m.record_ids.push_back(src);
+        }
+        opt.accumulate_gradients();  // a collective at ZeRO-2: every rank takes part in every round
       }
-      m.grad_norm = clip_grad_norm(params, cfg.max_grad_norm);
+      sums.v[StepSums::kNonFinite] = bad.empty() ? 0.0 : 1.0;
+      sums.v = group->all_reduce_sum(sums.v);
+      const std::string last_good = res.last_checkpoint.empty() ? "(none yet)" : res.last_checkpoint;
+      if (sums.v[StepSums::kNonFinite] > 0)
+        fail("train: non-finite loss at step ", st.global_step + 1, " (epoch ", epoch + 1, ")",
+             W > 1 ? cat(" on rank ", R) : std::string(), ": ",
+             bad.empty() ? std::string("on another rank (see its message)") : bad,
+             "; the last good checkpoint is ", last_good);
+      sums.fill(m);
+      opt.reduce_gradients();
+      m.grad_norm = opt.clip_grad_norm(cfg.max_grad_norm);
       SK_CHECK(std::isfinite(m.grad_norm), "train: non-finite gradient norm at step ", st.global_step + 1,
-               " (epoch ", epoch + 1, "); records: ", [&] { std::string s; for (auto& x : m.record_ids) s += x + " "; return s; }(),
-               "; the last good checkpoint is ", res.last_checkpoint.empty() ? "(none yet)" : res.last_checkpoint);
+               " (epoch ", epoch + 1, "); records", W > 1 ? cat(" on rank ", R) : std::string(), ": ",
+               [&] { std::string s; for (auto& x : m.record_ids) s += x + " "; return s; }(),
+               "; the last good checkpoint is ", last_good);
       m.lr = cfg.lr * lr_lambda(st.global_step, warmup_steps, total_steps, cfg.scheduler == "constant");
       opt.step(m.lr);
       opt.zero_grad();
+      m.comm_s = group->take_comm_seconds();
       st.global_step += 1;
       micro += window;
 
@@ -259,16 +351,16 @@ TrainResult run_training(const TrainConfig& cfg) {
       m.epoch = epoch;
       m.epochs = cfg.epochs;
       m.objectives_on = so.qmm || so.head;
-      m.token_acc = sft_tok ? static_cast<double>(sft_ok) / static_cast<double>(sft_tok) : 0.0;
-      m.k_acc = k_tok ? static_cast<double>(k_ok) / static_cast<double>(k_tok) : 0.0;
       m.step_s = std::chrono::duration<double>(Clock::now() - t0).count();
       m.tokens_per_s = m.step_s > 0 ? static_cast<double>(m.tokens) / m.step_s : 0.0;
       const double run_s = std::chrono::duration<double>(Clock::now() - t_start).count();
       m.elapsed_s = elapsed_before + run_s;
       m.eta_s = run_s / static_cast<double>(st.global_step - start_step) * static_cast<double>(total_steps - st.global_step);
-      append_metrics_line(metrics_path, m);
-      res.history.push_back(m);
-      if (!cfg.quiet && (st.global_step % std::max<int64_t>(1, cfg.logging_steps) == 0 || st.global_step == total_steps))
+      if (main_rank) {
+        append_metrics_line(metrics_path, m);
+        res.history.push_back(m);
+      }
+      if (!quiet && (st.global_step % std::max<int64_t>(1, cfg.logging_steps) == 0 || st.global_step == total_steps))
         std::cerr << m.progress_line() << std::endl;
       if (cfg.on_step) cfg.on_step(m);
 
@@ -280,8 +372,9 @@ TrainResult run_training(const TrainConfig& cfg) {
   }
   res.steps = st.global_step;
   res.model_dir = res.last_checkpoint.empty() ? "" : path_join(res.last_checkpoint, "model");
-  write_file_atomic(path_join(cfg.output_dir, "loss_curves.svg"),
-                    loss_curves_svg(res.history, "SafeKey training: " + cfg.output_dir));
+  if (main_rank)
+    write_file_atomic(path_join(cfg.output_dir, "loss_curves.svg"),
+                      loss_curves_svg(res.history, "SafeKey training: " + cfg.output_dir));
   return res;
 }
 

@@ -6,6 +6,8 @@
 //   optimiser   AdamW(lr, beta1, beta2, eps, weight_decay) with param groups, cosine schedule with
 //               warmup_ratio, gradient_accumulation_steps, max_grad_norm, seed, reference_compat
 //   memory      gradient_checkpointing; dtype (bf16 + fp32 master weights on CUDA, fp32 on CPU)
+//   ranks       data parallel over the launcher's process group (dist/), zero_stage 0|1|2, dist_backend,
+//               dist_timeout_s, dist_bucket_mb (docs/distributed.md); one process = a world of one
 //   runs        output_dir with run_config.json, metrics.jsonl, loss_curves.svg; checkpoints every
 //               save_steps and at epoch ends, save_total_limit; resume / resume_from (exact on CPU)
 // docs/training.md describes the step, truncation, the checkpoint layout and resume guarantees.
@@ -50,6 +52,12 @@ struct TrainConfig {
   int64_t seed = 2002;
   bool shuffle = true;
 
+  // Distribution: the process group comes from the launcher's environment (dist/env.h).
+  int64_t zero_stage = 0;            // 0 | 1 | 2 (dist/sharded_adamw.h)
+  std::string dist_backend = "auto"; // auto | gloo | nccl
+  double dist_timeout_s = 600;       // rendezvous and every collective
+  double dist_bucket_mb = 32;        // flat gradient / partition buckets
+
   int64_t save_steps = 0;        // 0 = only at epoch ends
   int64_t save_total_limit = 0;  // 0 = keep all
   bool resume = false;           // from the newest checkpoint in output_dir
@@ -73,6 +81,7 @@ struct TrainResult {
   std::string model_dir;        // last_checkpoint/model: a loadable HF folder
   int64_t steps = 0;            // optimizer steps done in total
   int64_t examples = 0;         // training examples after validation
+  int rank = 0, world_size = 1; // this process in the job
   std::vector<StepMetrics> history;  // every step of the run, including steps before a resume
 };
 

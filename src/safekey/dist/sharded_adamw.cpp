@@ -1,0 +1,330 @@
+#include "safekey/dist/sharded_adamw.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "safekey/io/safetensors.h"
+#include "safekey/util/error.h"
+
+namespace safekey::dist {
+
+struct ShardedAdamW::Bucket {
+  std::vector<size_t> params;    // indices into params_
+  std::vector<int64_t> offsets;  // flat offset of each parameter in the bucket
+  int64_t numel = 0;
+  int64_t shard = 0;             // elements per rank (stage 0: the whole bucket)
+  int64_t own_begin = 0, own_end = 0;  // this rank's flat range
+  at::Tensor grad_shard;         // stage 2: fp32 sum of the reduced gradient slices [shard]
+};
+
+struct ShardedAdamW::Segment {
+  size_t param = 0, bucket = 0;
+  int64_t begin = 0, end = 0;  // range in the parameter's flat index
+  int64_t shard_offset = 0;    // position in the bucket's grad_shard
+  at::Tensor exp_avg, exp_avg_sq, master;  // fp32 [end - begin]
+  bool whole(const at::Tensor& p) const { return begin == 0 && end == p.numel(); }
+};
+
+ShardedAdamW::ShardedAdamW(std::shared_ptr<ProcessGroup> group, std::vector<OptimParam> params,
+                           tensor::AdamWHyper hyper, ShardingOptions sharding)
+    : group_(std::move(group)), params_(std::move(params)), hyper_(hyper), sharding_(sharding) {
+  SK_CHECK(group_, "ShardedAdamW: no process group");
+  SK_CHECK(sharding_.stage >= 0 && sharding_.stage <= 2, "--zero-stage must be 0, 1 or 2 here, got ",
+           sharding_.stage);
+  SK_CHECK(sharding_.bucket_bytes > 0, "ShardedAdamW: bucket size must be > 0");
+  const int64_t W = group_->size(), r = group_->rank();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const auto& p = params_[i].param;
+    SK_CHECK(p.defined() && p.is_contiguous(), "ShardedAdamW: parameter ", params_[i].name, " is not contiguous");
+    const bool start = buckets_.empty() || [&] {
+      const auto& b = buckets_.back();
+      const auto& q = params_[b.params.front()].param;
+      return q.scalar_type() != p.scalar_type() || q.device() != p.device() ||
+             (b.numel + p.numel()) * static_cast<int64_t>(p.element_size()) > sharding_.bucket_bytes;
+    }();
+    if (start) buckets_.emplace_back();
+    auto& b = buckets_.back();
+    b.params.push_back(i);
+    b.offsets.push_back(b.numel);
+    b.numel += p.numel();
+  }
+  for (size_t bi = 0; bi < buckets_.size(); ++bi) {
+    auto& b = buckets_[bi];
+    if (sharding_.stage == 0) {
+      b.shard = b.numel;
+      b.own_begin = 0;
+      b.own_end = b.numel;
+    } else {
+      b.shard = (b.numel + W - 1) / W;
+      b.own_begin = std::min(b.numel, r * b.shard);
+      b.own_end = std::min(b.numel, (r + 1) * b.shard);
+    }
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      const int64_t o = b.offsets[k], n = params_[b.params[k]].param.numel();
+      const int64_t lo = std::max(o, b.own_begin), hi = std::min(o + n, b.own_end);
+      if (lo >= hi) continue;
+      Segment s;
+      s.param = b.params[k];
+      s.bucket = bi;
+      s.begin = lo - o;
+      s.end = hi - o;
+      s.shard_offset = lo - b.own_begin;
+      segments_.push_back(std::move(s));
+    }
+  }
+  steps_.assign(params_.size(), 0);
+  local_has_.assign(params_.size(), 0);
+  global_has_.assign(params_.size(), 0);
+}
+
+ShardedAdamW::~ShardedAdamW() = default;
+
+void ShardedAdamW::accumulate_gradients() {
+  for (size_t i = 0; i < params_.size(); ++i) local_has_[i] |= params_[i].param.grad().defined() ? 1 : 0;
+  if (sharding_.stage != 2) return;
+  torch::NoGradGuard ng;
+  const int64_t W = group_->size();
+  for (auto& b : buckets_) {
+    const auto& first = params_[b.params.front()].param;
+    auto flat = torch::zeros({b.shard * W}, first.options().requires_grad(false));
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      auto& p = params_[b.params[k]].param;
+      if (p.grad().defined()) flat.narrow(0, b.offsets[k], p.numel()).copy_(p.grad().view(-1));
+    }
+    auto mine = torch::empty({b.shard}, flat.options());
+    group_->reduce_scatter_sum(flat, mine);
+    if (b.grad_shard.defined()) b.grad_shard.add_(mine.to(torch::kFloat32));
+    else b.grad_shard = mine.to(torch::kFloat32);
+    for (size_t k : b.params) params_[k].param.mutable_grad() = at::Tensor();
+  }
+}
+
+void ShardedAdamW::reduce_gradients() {
+  torch::NoGradGuard ng;
+  if (sharding_.stage != 2)  // stage 2 recorded them in accumulate_gradients()
+    for (size_t i = 0; i < params_.size(); ++i) local_has_[i] |= params_[i].param.grad().defined() ? 1 : 0;
+  if (group_->size() == 1) {
+    global_has_ = local_has_;
+  } else {
+    auto flags = torch::tensor(std::vector<float>(local_has_.begin(), local_has_.end()), torch::kFloat32);
+    if (!params_.empty()) flags = flags.to(params_.front().param.device());
+    group_->all_reduce_max(flags);
+    flags = flags.cpu();
+    for (size_t i = 0; i < params_.size(); ++i) global_has_[i] = flags.data_ptr<float>()[i] > 0 ? 1 : 0;
+  }
+  reduced_ = true;
+  if (sharding_.stage == 2 || group_->size() == 1) return;
+  for (auto& b : buckets_) {
+    bool any = false;
+    for (size_t k : b.params) any = any || global_has_[k];
+    if (!any) continue;  // the same decision on every rank
+    const auto& first = params_[b.params.front()].param;
+    auto flat = torch::zeros({b.numel}, first.options().requires_grad(false));
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      auto& p = params_[b.params[k]].param;
+      if (p.grad().defined()) flat.narrow(0, b.offsets[k], p.numel()).copy_(p.grad().view(-1));
+    }
+    group_->all_reduce_sum(flat);
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      auto& p = params_[b.params[k]].param;
+      if (!global_has_[b.params[k]]) continue;
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      p.grad().view(-1).copy_(flat.narrow(0, b.offsets[k], p.numel()));
+    }
+  }
+}
+
+double ShardedAdamW::clip_grad_norm(double max_norm) {
+  if (!reduced_) reduce_gradients();
+  torch::NoGradGuard ng;
+  double total = 0;
+  if (sharding_.stage != 2) {
+    std::vector<at::Tensor> norms;
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (global_has_[i] && params_[i].param.grad().defined())
+        norms.push_back(params_[i].param.grad().to(torch::kFloat32).norm());
+    if (norms.empty()) return 0.0;
+    total = torch::stack(norms).norm().item<double>();
+  } else {
+    double sq = 0;
+    for (auto& b : buckets_)
+      if (b.grad_shard.defined()) sq += b.grad_shard.pow(2).sum().item<double>();
+    total = std::sqrt(group_->all_reduce_sum(std::vector<double>{sq})[0]);
+  }
+  if (max_norm > 0) {
+    const double coef = max_norm / (total + 1e-6);
+    if (coef < 1.0) {
+      if (sharding_.stage != 2) {
+        for (size_t i = 0; i < params_.size(); ++i)
+          if (params_[i].param.grad().defined()) params_[i].param.grad().mul_(coef);
+      } else {
+        for (auto& b : buckets_)
+          if (b.grad_shard.defined()) b.grad_shard.mul_(coef);
+      }
+    }
+  }
+  return total;
+}
+
+void ShardedAdamW::step(double lr) {
+  if (!reduced_) reduce_gradients();
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (global_has_[i]) steps_[i] += 1;
+  for (auto& s : segments_) {
+    if (!global_has_[s.param]) continue;
+    const auto& op = params_[s.param];
+    const int64_t len = s.end - s.begin;
+    auto flat = op.param.view(-1).narrow(0, s.begin, len);
+    const bool mixed = op.param.scalar_type() != torch::kFloat32;
+    at::Tensor g;
+    if (sharding_.stage == 2) {
+      g = buckets_[s.bucket].grad_shard.narrow(0, s.shard_offset, len);
+    } else {
+      g = op.param.grad().view(-1).narrow(0, s.begin, len);
+      if (mixed) g = g.to(torch::kFloat32);
+    }
+    if (!s.exp_avg.defined()) {
+      s.exp_avg = torch::zeros({len}, op.param.options().dtype(torch::kFloat32).requires_grad(false));
+      s.exp_avg_sq = torch::zeros_like(s.exp_avg);
+      if (mixed && !s.master.defined()) s.master = flat.to(torch::kFloat32).clone();
+    }
+    at::Tensor w = mixed ? s.master : flat;
+    tensor::adamw_update(w, g, s.exp_avg, s.exp_avg_sq, steps_[s.param], lr, op.weight_decay, hyper_);
+    if (mixed) flat.copy_(w);
+  }
+  if (sharding_.stage == 0 || group_->size() == 1) return;
+  // Every rank updated its slice of each bucket: gather the whole parameters back.
+  const int64_t W = group_->size();
+  for (auto& b : buckets_) {
+    bool any = false;
+    for (size_t k : b.params) any = any || global_has_[k];
+    if (!any) continue;
+    const auto& first = params_[b.params.front()].param;
+    auto mine = torch::zeros({b.shard}, first.options().requires_grad(false));
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      const auto& p = params_[b.params[k]].param;
+      const int64_t o = b.offsets[k];
+      const int64_t lo = std::max(o, b.own_begin), hi = std::min(o + p.numel(), b.own_end);
+      if (lo < hi) mine.narrow(0, lo - b.own_begin, hi - lo).copy_(p.view(-1).narrow(0, lo - o, hi - lo));
+    }
+    auto all = torch::empty({b.shard * W}, mine.options());
+    group_->all_gather(mine, all);
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      auto& p = params_[b.params[k]].param;
+      p.view(-1).copy_(all.narrow(0, b.offsets[k], p.numel()));
+    }
+  }
+}
+
+void ShardedAdamW::zero_grad() {
+  for (auto& op : params_)
+    if (op.param.grad().defined()) op.param.mutable_grad() = at::Tensor();
+  for (auto& b : buckets_) b.grad_shard = at::Tensor();
+  std::fill(local_has_.begin(), local_has_.end(), 0);
+  reduced_ = false;
+}
+
+std::string ShardedAdamW::state_file_name() const {
+  if (sharding_.stage == 0) return "optimizer.safetensors";
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "optimizer-rank-%05d-of-%05d.safetensors", group_->rank(), group_->size());
+  return buf;
+}
+
+std::vector<std::string> ShardedAdamW::all_state_file_names() const {
+  if (sharding_.stage == 0) return {"optimizer.safetensors"};
+  std::vector<std::string> out;
+  for (int r = 0; r < group_->size(); ++r) {
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), "optimizer-rank-%05d-of-%05d.safetensors", r, group_->size());
+    out.push_back(buf);
+  }
+  return out;
+}
+
+bool ShardedAdamW::writes_state() const { return sharding_.stage != 0 || group_->rank() == 0; }
+
+int64_t ShardedAdamW::state_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& s : segments_) {
+    const bool mixed = params_[s.param].param.scalar_type() != torch::kFloat32;
+    bytes += (s.end - s.begin) * 4 * (mixed ? 3 : 2);
+  }
+  return bytes;
+}
+
+void ShardedAdamW::save_state(const std::string& path) const {
+  std::vector<at::Tensor> keep;
+  std::vector<io::WriteTensor> out;
+  auto add = [&](const std::string& name, at::Tensor t, std::vector<int64_t> shape) {
+    t = t.detach().to(torch::kCPU).contiguous();
+    keep.push_back(t);
+    io::WriteTensor w;
+    w.name = name;
+    w.dtype = t.scalar_type() == torch::kInt64 ? io::DType::I64 : io::DType::F32;
+    w.shape = std::move(shape);
+    w.data = t.data_ptr();
+    out.push_back(w);
+  };
+  for (size_t i = 0; i < params_.size(); ++i)
+    add("step." + params_[i].name, torch::tensor({steps_[i]}, torch::kInt64), {1});
+  for (const auto& s : segments_) {
+    if (!s.exp_avg.defined()) continue;
+    const auto& op = params_[s.param];
+    const auto shape = s.whole(op.param) ? op.param.sizes().vec() : std::vector<int64_t>{s.end - s.begin};
+    add("exp_avg." + op.name, s.exp_avg, shape);
+    add("exp_avg_sq." + op.name, s.exp_avg_sq, shape);
+    if (s.master.defined()) add("master." + op.name, s.master, shape);
+    if (!s.whole(op.param)) add("range." + op.name, torch::tensor({s.begin, s.end}, torch::kInt64), {2});
+  }
+  io::write_safetensors(path, out);
+}
+
+void ShardedAdamW::load_state(const std::string& path) {
+  io::SafetensorsFile f(path);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const std::string key = "step." + params_[i].name;
+    SK_CHECK(f.contains(key), path, ": no tensor '", key, "' (the checkpoint's optimizer has other parameters)");
+    auto st = f.get(key);
+    SK_CHECK(st.dtype() == io::DType::I64 && st.nbytes == 8, path, ": tensor '", key, "' must be one I64");
+    std::memcpy(&steps_[i], st.data, 8);
+  }
+  for (auto& s : segments_) {
+    const auto& op = params_[s.param];
+    const std::string& name = op.name;
+    if (!f.contains("exp_avg." + name)) {
+      s.exp_avg = s.exp_avg_sq = s.master = at::Tensor();
+      continue;
+    }
+    int64_t range[2] = {0, op.param.numel()};
+    if (f.contains("range." + name)) {
+      auto rv = f.get("range." + name);
+      SK_CHECK(rv.dtype() == io::DType::I64 && rv.nbytes == 16, path, ": tensor 'range.", name, "' must be two I64");
+      std::memcpy(range, rv.data, 16);
+    }
+    SK_CHECK(range[0] == s.begin && range[1] == s.end, path, ": the optimizer state of ", name, " covers [", range[0],
+             ", ", range[1], ") but rank ", group_->rank(), " of ", group_->size(), " at ZeRO stage ", sharding_.stage,
+             " owns [", s.begin, ", ", s.end, "): the checkpoint was written with another world size, stage or "
+             "bucket size; resume with the same ones (docs/distributed.md)");
+    const std::vector<int64_t> want =
+        s.whole(op.param) ? op.param.sizes().vec() : std::vector<int64_t>{s.end - s.begin};
+    auto read = [&](const std::string& key) {
+      auto v = f.get(key);
+      SK_CHECK(v.shape() == want, path, ": tensor '", key, "' has shape ", c10::IntArrayRef(v.shape()),
+               ", expected ", c10::IntArrayRef(want));
+      SK_CHECK(v.dtype() == io::DType::F32, path, ": tensor '", key, "' must be F32");
+      auto t = torch::empty({s.end - s.begin}, torch::kFloat32);
+      std::memcpy(t.data_ptr(), v.data, v.nbytes);
+      return t.to(op.param.device());
+    };
+    s.exp_avg = read("exp_avg." + name);
+    s.exp_avg_sq = read("exp_avg_sq." + name);
+    s.master = f.contains("master." + name) ? read("master." + name) : at::Tensor();
+  }
+}
+
+}  // namespace safekey::dist

@@ -1,0 +1,92 @@
+// AdamW over data-parallel ranks with the ZeRO stages of DeepSpeed (Rajbhandari et al., 2020):
+//   stage 0  every rank holds the whole optimizer state; gradients are all-reduced once per
+//            optimizer step, in flat buckets;
+//   stage 1  the state (fp32 moments, and fp32 master weights for bf16 parameters) is partitioned:
+//            each rank updates only its slice, then the parameters are all-gathered;
+//   stage 2  as 1, and gradients are reduce-scattered after every micro-batch into this rank's slice
+//            (accumulated in fp32), so a rank keeps 1/W of them between micro-batches.
+// Parameters are laid out in flat buckets of consecutive parameters (one dtype and device each, at
+// most `bucket_bytes` unless a single parameter is larger); every bucket is split into W equal
+// slices (the last padded), so a rank's share of state is 1/W of each bucket. The update itself is
+// tensor/adamw.h, element-wise, so a slice gets exactly the numbers the whole tensor would.
+//
+// Gradients are SUMMED across ranks: the caller scales each micro-batch's loss by 1 / (micro-batches
+// in the whole optimizer step over all ranks), which makes W ranks × a micro-batches the same step as
+// one rank × W·a micro-batches. A parameter with no gradient on any rank is skipped (moments and
+// step count unchanged), as torch.optim does with set_to_none gradients.
+//
+// Call order per optimizer step, on every rank alike (they are collectives):
+//   backward, accumulate_gradients()   after each micro-batch (also on a rank that had none)
+//   reduce_gradients(), clip_grad_norm(), step(lr), zero_grad()
+// A world of one process is the same code with identity collectives.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "safekey/dist/process_group.h"
+#include "safekey/tensor/adamw.h"
+
+namespace safekey::dist {
+
+struct OptimParam {
+  std::string name;  // stable name (checkpoint key)
+  at::Tensor param;  // contiguous leaf parameter
+  double weight_decay = 0;
+};
+
+struct ShardingOptions {
+  int stage = 0;                        // ZeRO stage 0, 1 or 2
+  int64_t bucket_bytes = 32LL << 20;    // flat communication / partition unit
+};
+
+class ShardedAdamW {
+ public:
+  ShardedAdamW(std::shared_ptr<ProcessGroup> group, std::vector<OptimParam> params, tensor::AdamWHyper hyper,
+               ShardingOptions sharding = {});
+  virtual ~ShardedAdamW();
+
+  void accumulate_gradients();
+  void reduce_gradients();
+  // The global 2-norm of the gradients (norm of per-parameter norms, as clip_grad_norm_), and when
+  // max_norm > 0 every gradient scaled by min(1, max_norm / (norm + 1e-6)). Returns the norm.
+  double clip_grad_norm(double max_norm);
+  void step(double lr);
+  void zero_grad();
+
+  // This rank's state: per-parameter step counts, moments and master weights of the slices it owns.
+  // Stage 0 writes the whole state (the format of a one-process run); stages 1/2 add the slice
+  // "range.<name>" = [begin, end) of a partly owned parameter. Loading checks names, shapes and
+  // ranges: a checkpoint of another world size or stage is refused with a message.
+  void save_state(const std::string& path) const;
+  void load_state(const std::string& path);
+  // "optimizer.safetensors" at stage 0 (written by rank 0 only: it is the same on every rank),
+  // "optimizer-rank-0000R-of-0000W.safetensors" at stages 1 and 2 (written by every rank).
+  std::string state_file_name() const;
+  bool writes_state() const;
+  std::vector<std::string> all_state_file_names() const;
+
+  // Bytes of optimizer state this rank holds once every parameter has been updated (moments, masters).
+  int64_t state_bytes() const;
+  int stage() const { return sharding_.stage; }
+  ProcessGroup& group() { return *group_; }
+  const std::vector<OptimParam>& params() const { return params_; }
+
+  struct Bucket;
+  struct Segment;
+
+ private:
+  std::shared_ptr<ProcessGroup> group_;
+  std::vector<OptimParam> params_;
+  tensor::AdamWHyper hyper_;
+  ShardingOptions sharding_;
+  std::vector<Bucket> buckets_;
+  std::vector<Segment> segments_;
+  std::vector<int64_t> steps_;
+  std::vector<uint8_t> local_has_, global_has_;
+  bool reduced_ = false;
+};
+
+}  // namespace safekey::dist
