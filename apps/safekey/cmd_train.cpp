@@ -3,14 +3,55 @@
 #include <iostream>
 
 #include "cli.h"
+#include <torch/version.h>
+
+#include <cstdlib>
+
+#include "safekey/model/config.h"
+#include "safekey/train/memory_plan.h"
 #include "safekey/train/trainer.h"
+#include "safekey/util/file.h"
 #include "safekey/util/error.h"
 
 namespace safekey {
 namespace {
 
+// --plan: the memory plan of the run the other flags describe (train/memory_plan.h).
+int run_plan(cli::Args& args) {
+  train::PlanInput in;
+  const std::string model = args.required("model");
+  in.model = model::ModelConfig::from_file(path_join(model, "config.json"));
+  const char* ws = std::getenv("WORLD_SIZE");
+  in.world_size = args.given("world-size") ? static_cast<int>(args.i64("world-size")) : ws && *ws ? std::atoi(ws) : 1;
+  in.zero_stage = static_cast<int>(args.i64("zero-stage"));
+  in.cuda = args.str("device").rfind("cuda", 0) == 0;
+  const std::string dtype = args.str("dtype");
+  in.dtype = dtype == "auto" ? (in.cuda ? "bfloat16" : "float32") : dtype;
+  in.batch_size = args.i64("per-device-train-batch-size");
+  in.seq_len = args.i64("max-seq-len");
+  in.qmm_tokens = args.on("key-sentence-prediction") ? 512 : 0;
+  in.safety_head = args.on("safety-head");
+  in.gradient_checkpointing = args.on("gradient-checkpointing");
+  in.fused_attention = TORCH_VERSION_MAJOR >= 2;
+  in.loss_chunk_tokens = args.i64("loss-chunk-tokens");
+  in.bucket_bytes = static_cast<int64_t>(args.f64("dist-bucket-mb") * 1024 * 1024);
+  in.device_memory_gb = args.f64("device-memory-gb");
+  const auto p = train::plan_memory(in);
+  std::cout << "memory plan: " << in.model.summary() << "\n"
+            << p.parameters << " parameters (with the safety head: " << (in.safety_head ? "yes" : "no") << "), "
+            << in.dtype << (in.dtype == "bfloat16" ? " with fp32 master weights" : "") << ", " << in.world_size
+            << " rank(s), ZeRO stage " << in.zero_stage << (in.zero_stage == 3 ? " (planned; the trainer runs 0-2)" : "")
+            << ", micro-batch " << in.batch_size << " x " << in.seq_len << " tokens, "
+            << (in.fused_attention ? "fused" : "math") << " attention, " << (in.cuda ? "CUDA" : "CPU") << "\n\n"
+            << p.text() << "\nverdict: " << (p.fits ? "fits" : "does not fit") << " in " << in.device_memory_gb
+            << " GiB per rank (peak " << static_cast<int64_t>(p.total_bytes / 1048576.0) << " MiB + reserve "
+            << static_cast<int64_t>(p.reserve_bytes / 1048576.0) << " MiB)\n";
+  return 0;
+}
+
 int run_train(cli::Args& args) {
   if (args.given("config")) args.merge_config_file(args.str("config"));
+  if (args.on("plan")) return run_plan(args);
   train::TrainConfig c;
   c.model_dir = args.required("model");
   c.data_path = args.required("data");
@@ -40,6 +81,7 @@ int run_train(cli::Args& args) {
   SK_CHECK(pass == "truncated" || pass == "full", "--qmm-pass: expected truncated or full, got '", pass, "'");
   c.qmm_pass = pass == "full" ? train::QmmPass::FullMasked : train::QmmPass::Truncated;
   c.gradient_checkpointing = args.on("gradient-checkpointing");
+  c.loss_chunk_tokens = args.i64("loss-chunk-tokens");
   c.reference_compat = args.on("reference-compat");
   c.dtype = args.str("dtype");
   c.device = args.str("device");
@@ -73,6 +115,7 @@ cli::Registrar reg({"train", "SafeKey fine-tuning: SFT + Dual-Path Safety Head +
                     "  plain SFT:  (no objective flags)\n"
                     "  SafeKey:    --key-sentence-prediction --safety-head  (both in the last --last-k-epoch epochs)\n"
                     "  resume:     the same command plus --resume (refused if the config differs)\n"
+                    "  plan:       --plan --world-size W --zero-stage Z --device-memory-gb G (memory per rank)\n"
                     "  ranks:      safekey launch --nproc-per-node N -- safekey train ... [--zero-stage 0|1|2]\n"
                     "              (or torchrun --no-python / Slurm srun; docs/distributed.md)\n"
                     "The run folder gets run_config.json, flags.json, metrics.jsonl, loss_curves.svg and\n"

@@ -31,9 +31,8 @@ StepResult safekey_step(model::DecoderModel& model, SafetyHead* head, const Batc
   in.compute_logits = false;
   auto hidden = model->forward(in).hidden;  // [B, T, H]
   auto sft_pos = sft_target_positions(batch.labels);
-  auto sft_logits = model->lm_head_logits(gather_positions(hidden, sft_pos.positions));  // [B, P, V]
-  auto sft = token_cross_entropy(sft_logits, sft_pos.targets);
-  sft_logits = torch::Tensor();
+  auto sft = lm_head_cross_entropy(model, gather_positions(hidden, sft_pos.positions), sft_pos.targets,
+                                   o.loss_chunk_tokens);
   r.sft_loss = sft.loss.item<double>();
   r.sft_tokens = sft.count;
   r.sft_correct = sft.correct;
@@ -41,7 +40,7 @@ StepResult safekey_step(model::DecoderModel& model, SafetyHead* head, const Batc
 
   // 2. Query-Mask Modeling.
   if (o.qmm) {
-    auto q = query_mask_loss(model, batch, o.qmm_pass, hidden);
+    auto q = query_mask_loss(model, batch, o.qmm_pass, hidden, o.loss_chunk_tokens);
     r.k_loss = q.k.loss.item<double>();
     r.k_tokens = q.k.count;
     r.k_correct = q.k.correct;

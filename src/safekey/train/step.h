@@ -25,6 +25,7 @@ struct StepOptions {
   double head_weight = 0.2;    // --head-weight
   double head_theta = 0.5;     // --head-theta: weight of C_head (U only)
   double loss_scale = 1.0;     // backward runs on loss_scale·L (1 / gradient accumulation steps)
+  int64_t loss_chunk_tokens = 0;  // > 0: chunked cross-entropy (objectives/sft_loss.h)
   bool backward = true;
 };
 

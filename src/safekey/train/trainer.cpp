@@ -78,8 +78,10 @@ void check_config(const TrainConfig& c) {
   SK_CHECK(c.max_seq_len > 1, "train: --max-seq-len must be > 1");
   SK_CHECK(c.dtype == "auto" || c.dtype == "float32" || c.dtype == "bfloat16",
            "train: --dtype must be auto, float32 or bfloat16, got '", c.dtype, "'");
+  SK_CHECK(c.zero_stage != 3, "train: --zero-stage 3 (parameter sharding) is not implemented yet; --plan plans it");
   SK_CHECK(c.zero_stage >= 0 && c.zero_stage <= 2, "train: --zero-stage must be 0, 1 or 2, got ", c.zero_stage);
   SK_CHECK(c.dist_bucket_mb > 0, "train: --dist-bucket-mb must be > 0");
+  SK_CHECK(c.loss_chunk_tokens >= 0, "train: --loss-chunk-tokens must be >= 0");
 }
 
 // The device of this rank: a plain "cuda" binds cuda:LOCAL_RANK under a launcher (torchrun's rule).
@@ -269,6 +271,7 @@ TrainResult run_training(const TrainConfig& cfg) {
   so.head_weight = cfg.head_weight;
   so.head_theta = cfg.head_theta;
   so.head_detach = cfg.head_detach;
+  so.loss_chunk_tokens = cfg.loss_chunk_tokens;
   const auto t_start = Clock::now();
   const double elapsed_before = st.elapsed_s;
   const int64_t start_step = st.global_step;

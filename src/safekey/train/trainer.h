@@ -46,6 +46,7 @@ struct TrainConfig {
   QmmPass qmm_pass = QmmPass::Truncated;
 
   bool gradient_checkpointing = false;
+  int64_t loss_chunk_tokens = 2048;  // chunked cross-entropy above this many targets (0 = one pass)
   bool reference_compat = false;
   std::string dtype = "auto";  // auto | float32 | bfloat16
   std::string device = "cpu";

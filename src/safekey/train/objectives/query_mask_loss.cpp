@@ -17,7 +17,7 @@ bool usable_row(const RowSpans& r) {
 }  // namespace
 
 QmmResult query_mask_loss(model::DecoderModel& model, const Batch& batch, QmmPass pass,
-                          const torch::Tensor& sft_hidden) {
+                          const torch::Tensor& sft_hidden, int64_t loss_chunk_tokens) {
   QmmResult out;
   const auto device = model->parameters().front().device();
   auto ids_cpu = batch.input_ids.contiguous();
@@ -96,8 +96,7 @@ QmmResult query_mask_loss(model::DecoderModel& model, const Batch& batch, QmmPas
     }
   }
   auto tp = pack_target_positions(pos, tgt);
-  auto logits = model->lm_head_logits(gather_positions(hidden, tp.positions));  // [R, P, V]
-  out.k = token_cross_entropy(logits, tp.targets);
+  out.k = lm_head_cross_entropy(model, gather_positions(hidden, tp.positions), tp.targets, loss_chunk_tokens);
   return out;
 }
 

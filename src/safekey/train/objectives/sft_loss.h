@@ -7,6 +7,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "safekey/model/decoder.h"
+
 namespace safekey::train {
 
 // Positions whose logits an objective needs, gathered per row and right-padded.
@@ -34,5 +36,14 @@ struct TokenLoss {
 
 // Mean cross-entropy of logits [B, P, V] against targets [B, P] (-100 ignored), computed in float32.
 TokenLoss token_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets);
+
+// The LM head and the mean cross-entropy at gathered hidden states [B, P, H] against targets [B, P]
+// (-100 ignored). chunk_tokens > 0 and more targets than that: chunked cross-entropy: the LM head
+// and the loss run over at most chunk_tokens target positions at a time, in forward and again in
+// backward (recomputed), so the [positions x vocab] logits never exist at once. The loss and every
+// gradient equal the one-pass computation up to float summation order (test_train_chunked_loss).
+// Otherwise one pass: token_cross_entropy(model->lm_head_logits(hidden), targets).
+TokenLoss lm_head_cross_entropy(model::DecoderModel& model, const torch::Tensor& hidden,
+                                const torch::Tensor& targets, int64_t chunk_tokens);
 
 }  // namespace safekey::train

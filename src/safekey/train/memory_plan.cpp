@@ -1,0 +1,154 @@
+#include "safekey/train/memory_plan.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "safekey/util/error.h"
+
+namespace safekey::train {
+
+namespace {
+
+constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
+
+int64_t numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string gib(double b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", b / GiB);
+  return buf;
+}
+
+}  // namespace
+
+// Saved for backward per decoder layer (elements; e = element size of the compute dtype), for
+// n = batch·seq tokens, following layers.cpp:
+//   RMSNorm x2: input and normalised output (+ a float32 copy of the input in bf16)   2·(2n·H·e [+ 4n·H])
+//   q/k/v: rope keeps q, k and rotate_half(q, k); the contiguous q, k, v for the matmuls
+//          3·n·(nh + kvh)·D·e + n·kvh·D·e; q_norm/k_norm (Qwen3) another n·(nh + kvh)·D·(e + 4)
+//   attention probabilities (math path): batch·nh·seq²·4 (float32; + the e copy in bf16), none
+//          with fused attention (its log-sum-exp: batch·nh·seq·4)
+//   attention output before o_proj: n·nh·D·e
+//   MLP: gate, silu(gate), up, silu·up: 4·n·I·e
+double layer_activation_bytes(const PlanInput& in, int64_t batch, int64_t seq) {
+  const auto& m = in.model;
+  const double e = in.dtype == "bfloat16" ? 2 : 4;
+  const double n = static_cast<double>(batch) * static_cast<double>(seq);
+  const double H = static_cast<double>(m.hidden_size), I = static_cast<double>(m.intermediate_size);
+  const double nh = static_cast<double>(m.num_attention_heads), kvh = static_cast<double>(m.num_key_value_heads);
+  const double D = static_cast<double>(m.head_dim);
+  double b = 2 * (2 * n * H * e + (e < 4 ? 4 * n * H : 0));
+  b += 3 * n * (nh + kvh) * D * e + n * kvh * D * e;
+  if (m.qk_norm) b += n * (nh + kvh) * D * (e + 4);
+  if (in.fused_attention) b += static_cast<double>(batch) * nh * static_cast<double>(seq) * 4;
+  else b += static_cast<double>(batch) * nh * static_cast<double>(seq) * static_cast<double>(seq) * (4 + (e < 4 ? e : 0));
+  b += n * nh * D * e;
+  b += 4 * n * I * e;
+  return b;
+}
+
+MemoryPlan plan_memory(const PlanInput& in) {
+  SK_CHECK(in.world_size >= 1, "--plan: --world-size must be >= 1");
+  SK_CHECK(in.zero_stage >= 0 && in.zero_stage <= 3, "--plan: --zero-stage must be 0..3");
+  SK_CHECK(in.dtype == "float32" || in.dtype == "bfloat16", "--plan: --dtype must be float32 or bfloat16");
+  SK_CHECK(in.batch_size >= 1 && in.seq_len >= 1, "--plan: batch size and sequence length must be >= 1");
+  const auto& m = in.model;
+  const double W = in.world_size;
+  const double e = in.dtype == "bfloat16" ? 2 : 4;
+  const bool mixed = e < 4;
+  MemoryPlan p;
+  // ZeRO-3 gathers one unit at a time: a decoder layer, or the embedding / final norm / LM head.
+  double N = 0, largest_unit = 0, largest_layer = 0;
+  {
+    std::map<std::string, double> units;
+    for (const auto& s : m.parameter_shapes()) {
+      const double k = static_cast<double>(numel(s.shape));
+      N += k;
+      const auto pos = s.name.find(".layers.");
+      units[pos == std::string::npos ? s.name : s.name.substr(0, s.name.find('.', pos + 8))] += k;
+    }
+    for (const auto& [name, k] : units) {
+      largest_unit = std::max(largest_unit, k);
+      if (name.find(".layers.") != std::string::npos) largest_layer = std::max(largest_layer, k);
+    }
+  }
+  if (in.safety_head) N += 2 * (static_cast<double>(m.hidden_size) + 1);
+  p.parameters = static_cast<int64_t>(N);
+  auto add = [&](const std::string& what, double bytes, const std::string& formula) {
+    p.lines.push_back({what, bytes, formula});
+    p.total_bytes += bytes;
+  };
+  const int z = in.zero_stage;
+  const std::string Ns = cat(static_cast<int64_t>(N));
+  // Parameters.
+  if (z < 3) add("parameters", N * e, cat("N·", e, " (N = ", Ns, ")"));
+  else add("parameters (shards + gathered units)", N * e / W + (largest_unit + largest_layer) * e,
+           cat("N·", e, "/W + (largest unit ", static_cast<int64_t>(largest_unit), " + a prefetched layer ",
+               static_cast<int64_t>(largest_layer), ")·", e));
+  // Gradients.
+  if (z <= 1) add("gradients", N * e, cat("N·", e));
+  else if (z == 2)
+    add("gradients (one backward's full + fp32 shard)", N * e + N * 4 / W, cat("N·", e, " + N·4/W"));
+  else add("gradients (fp32 shard + one unit)", N * 4 / W + largest_unit * e, cat("N·4/W + largest unit·", e));
+  // Optimizer state: fp32 moments (and fp32 master weights for bf16 parameters).
+  const double per = mixed ? 12 : 8;
+  add("optimizer state", N * per / (z >= 1 ? W : 1), cat("N·", per, z >= 1 ? "/W" : ""));
+  // Activations of one micro-batch: the SFT pass, then the QMM pass while the SFT graph is alive.
+  const int64_t L = m.num_hidden_layers;
+  const double H = static_cast<double>(m.hidden_size);
+  const double rows = static_cast<double>(in.batch_size);
+  auto model_acts = [&](int64_t seq, bool ckpt) {
+    const double per_layer = layer_activation_bytes(in, in.batch_size, seq);
+    const double n = rows * static_cast<double>(seq);
+    const double outer = 3 * n * H * e;  // embedding output, final norm input and output
+    return ckpt ? static_cast<double>(L) * n * H * e + per_layer + outer : static_cast<double>(L) * per_layer + outer;
+  };
+  const int64_t qseq = std::min(in.qmm_tokens, in.seq_len);
+  p.activations_without_ckpt = model_acts(in.seq_len, false) + (qseq > 0 ? model_acts(qseq, false) : 0);
+  p.activations_with_ckpt = model_acts(in.seq_len, true) + (qseq > 0 ? model_acts(qseq, true) : 0);
+  add(in.gradient_checkpointing ? "activations (checkpointed)" : "activations",
+      in.gradient_checkpointing ? p.activations_with_ckpt : p.activations_without_ckpt,
+      cat("batch ", in.batch_size, " x seq ", in.seq_len, " (+ QMM ", qseq, " tokens/row); ",
+          in.gradient_checkpointing ? "layer inputs + one layer" : "every layer",
+          in.fused_attention ? ", fused attention" : ", math attention (seq² probabilities)"));
+  // Logits of the cross-entropy: the LM head's output, its float32 copy, log-softmax and its gradient.
+  const double targets = rows * static_cast<double>(in.seq_len) * in.target_fraction;
+  const double chunk = in.loss_chunk_tokens > 0 ? std::min(targets, static_cast<double>(in.loss_chunk_tokens)) : targets;
+  const double V = static_cast<double>(m.vocab_size);
+  add("logits chunk", chunk * V * (e + 4 + 4 + 4 - (mixed ? 0 : 4)),
+      cat(static_cast<int64_t>(chunk), " targets x vocab ", m.vocab_size,
+          in.loss_chunk_tokens > 0 ? " (--loss-chunk-tokens)" : " (one pass)"));
+  // Communication buffers: a flat bucket and its reduced / gathered copy.
+  if (in.world_size > 1 || z > 0)
+    add("communication buffers", 2 * static_cast<double>(std::min<int64_t>(in.bucket_bytes, static_cast<int64_t>(N * e))),
+        "2 x --dist-bucket-mb");
+  p.reserve_bytes = in.reserve_gb >= 0 ? in.reserve_gb * GiB
+                    : in.cuda ? 1.5 * GiB + 0.05 * in.device_memory_gb * GiB
+                              : 0.3 * GiB;
+  p.fits = p.total_bytes + p.reserve_bytes <= in.device_memory_gb * GiB;
+  return p;
+}
+
+std::string MemoryPlan::text() const {
+  std::string s = "| per rank | bytes | how |\n|---|---|---|\n";
+  for (const auto& l : lines) s += cat("| ", l.what, " | ", gib(l.bytes), " | ", l.formula, " |\n");
+  s += cat("| total (peak) | ", gib(total_bytes), " | + reserve ", gib(reserve_bytes), " |\n");
+  s += cat("activations per micro-batch: ", gib(activations_without_ckpt), " without checkpointing, ",
+           gib(activations_with_ckpt), " with\n");
+  return s;
+}
+
+json MemoryPlan::to_json() const {
+  json j{{"total_bytes", total_bytes}, {"reserve_bytes", reserve_bytes}, {"fits", fits}, {"parameters", parameters},
+         {"activations_without_checkpointing", activations_without_ckpt},
+         {"activations_with_checkpointing", activations_with_ckpt}};
+  for (const auto& l : lines) j["lines"].push_back({{"what", l.what}, {"bytes", l.bytes}, {"formula", l.formula}});
+  return j;
+}
+
+}  // namespace safekey::train
