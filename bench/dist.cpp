@@ -5,6 +5,7 @@
 // (`comm_s` / `step_s` from metrics.jsonl), and the per-rank optimizer-state bytes
 // (distributed.json).
 // Usage: bench_dist [--hidden 256] [--layers 4] [--vocab 4096] [--seq 256] [--steps 6] [--global-micro 4]
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <climits>
@@ -89,10 +90,10 @@ int main(int argc, char** argv) {
   const std::string data = make_data(o, dir + "/data.jsonl", batch * o.global_micro * (o.steps + 1));
   const std::string safekey = exe_dir() + "/safekey";
   std::printf("bench_dist: hidden %lld, layers %lld, vocab %lld, %lld tokens per row, %lld rows per step, "
-              "%lld steps (first one not measured); %s\n",
+              "%lld steps (first one not measured); ranks: 1 thread each, safekey train's defaults; %s\n",
               static_cast<long long>(o.hidden), static_cast<long long>(o.layers), static_cast<long long>(o.vocab),
               static_cast<long long>(o.seq), static_cast<long long>(batch * o.global_micro),
-              static_cast<long long>(o.steps), runtime::describe().c_str());
+              static_cast<long long>(o.steps), TORCH_VERSION);
   std::printf("| ranks | ZeRO | tokens/s | comm share of a step | optimizer state per rank (MiB) |\n|---|---|---|---|---|\n");
   for (int W : {1, 2}) {
     for (int stage : {0, 1, 2}) {
