@@ -125,4 +125,20 @@ TEST(ChunkedLossStep, SafeKeyStepWithChunksEqualsOnePass) {
   EXPECT_EQ(res[0].sft_correct, res[1].sft_correct);
   EXPECT_EQ(res[0].k_correct, res[1].k_correct);
   EXPECT_LE(max_diff(grads[0], grads[1]), kTol);
+
+  // host_values = false (the trainer's mode: no device-to-host copy inside the step) leaves the
+  // same numbers in StepResult::terms, to be read once per optimizer step.
+  o.loss_chunk_tokens = 0;
+  o.host_values = false;
+  auto dev = safekey_step(m, &head, b, o);
+  auto t = dev.terms.cpu();
+  const double* v = t.data_ptr<double>();
+  EXPECT_DOUBLE_EQ(v[0], res[0].total_loss);
+  EXPECT_DOUBLE_EQ(v[1], res[0].sft_loss);
+  EXPECT_DOUBLE_EQ(v[2], res[0].k_loss);
+  EXPECT_DOUBLE_EQ(v[3], res[0].head_loss);
+  EXPECT_DOUBLE_EQ(v[6], static_cast<double>(res[0].sft_correct));
+  EXPECT_DOUBLE_EQ(v[7], static_cast<double>(res[0].k_correct));
+  EXPECT_EQ(dev.sft_tokens, res[0].sft_tokens);
+  EXPECT_EQ(dev.sft_loss, 0.0) << "no host value is read in this mode";
 }

@@ -32,18 +32,18 @@ StepResult safekey_step(model::DecoderModel& model, SafetyHead* head, const Batc
   auto hidden = model->forward(in).hidden;  // [B, T, H]
   auto sft_pos = sft_target_positions(batch.labels);
   auto sft = lm_head_cross_entropy(model, gather_positions(hidden, sft_pos.positions), sft_pos.targets,
-                                   o.loss_chunk_tokens);
-  r.sft_loss = sft.loss.item<double>();
+                                   o.loss_chunk_tokens, o.host_values);
   r.sft_tokens = sft.count;
-  r.sft_correct = sft.correct;
   torch::Tensor total = sft.loss;
+  const auto zero = torch::zeros({}, sft.loss.options().dtype(torch::kFloat32));
+  torch::Tensor k_loss = zero, k_correct = zero, head_loss = zero, head_C = zero, head_ctx = zero;
 
   // 2. Query-Mask Modeling.
   if (o.qmm) {
-    auto q = query_mask_loss(model, batch, o.qmm_pass, hidden, o.loss_chunk_tokens);
-    r.k_loss = q.k.loss.item<double>();
+    auto q = query_mask_loss(model, batch, o.qmm_pass, hidden, o.loss_chunk_tokens, o.host_values);
+    k_loss = q.k.loss;
+    k_correct = q.k.correct_count;
     r.k_tokens = q.k.count;
-    r.k_correct = q.k.correct;
     r.qmm_skipped_rows = q.skipped_rows;
     r.qmm_tokens_run = q.tokens_run;
     total = total + o.key_weight * q.k.loss;
@@ -54,17 +54,36 @@ StepResult safekey_step(model::DecoderModel& model, SafetyHead* head, const Batc
     no_model_grad.reset();  // the head's own parameters always get gradients
     auto h = o.head_detach ? hidden.detach() : hidden;
     auto hl = dual_path_safety_head(*head, h, batch, o.head_theta);
-    r.head_loss = hl.loss.item<double>();
-    r.L_head_C = hl.L_C.item<double>();
-    r.L_head_ctx = hl.L_ctx.item<double>();
+    head_loss = hl.loss;
+    head_C = hl.L_C;
+    head_ctx = hl.L_ctx;
     r.head_skipped_rows = hl.skipped_rows;
-    r.logit_C = to_floats(hl.logit_C);
-    r.logit_ctx = to_floats(hl.logit_ctx);
+    if (o.host_values) {
+      r.logit_C = to_floats(hl.logit_C);
+      r.logit_ctx = to_floats(hl.logit_ctx);
+    }
     total = o.head_detach ? o.head_weight * hl.loss : total + o.head_weight * hl.loss;
   }
-  r.total_loss = total.item<double>();
-  r.finite = std::isfinite(r.total_loss) && std::isfinite(r.sft_loss) && std::isfinite(r.k_loss) &&
-             std::isfinite(r.head_loss);
+  {
+    torch::NoGradGuard ng;
+    auto f64 = [&](const torch::Tensor& t) { return t.detach().to(sft.loss.device(), torch::kFloat64).reshape({}); };
+    r.terms = torch::stack({f64(total), f64(sft.loss), f64(k_loss), f64(head_loss), f64(head_C), f64(head_ctx),
+                            f64(sft.correct_count), f64(k_correct)});
+  }
+  if (o.host_values) {  // one copy for every term
+    auto t = r.terms.cpu();
+    const double* v = t.data_ptr<double>();
+    r.total_loss = v[0];
+    r.sft_loss = v[1];
+    r.k_loss = v[2];
+    r.head_loss = v[3];
+    r.L_head_C = v[4];
+    r.L_head_ctx = v[5];
+    r.sft_correct = static_cast<int64_t>(v[6]);
+    r.k_correct = static_cast<int64_t>(v[7]);
+    r.finite = std::isfinite(r.total_loss) && std::isfinite(r.sft_loss) && std::isfinite(r.k_loss) &&
+               std::isfinite(r.head_loss);
+  }
   if (o.backward && r.finite && total.requires_grad()) (total * o.loss_scale).backward();
   return r;
 }

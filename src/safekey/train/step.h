@@ -27,6 +27,9 @@ struct StepOptions {
   double loss_scale = 1.0;     // backward runs on loss_scale·L (1 / gradient accumulation steps)
   int64_t loss_chunk_tokens = 0;  // > 0: chunked cross-entropy (objectives/sft_loss.h)
   bool backward = true;
+  // false: no device-to-host copy in the step (the trainer reads StepResult::terms once per
+  // optimizer step); the double fields, logits and `finite` are then left unset.
+  bool host_values = true;
 };
 
 struct StepResult {
@@ -37,7 +40,9 @@ struct StepResult {
   int64_t qmm_tokens_run = 0;               // tokens of the extra QMM forward
   int64_t tokens = 0;                       // non-padding tokens in the batch
   std::vector<float> logit_C, logit_ctx;
-  bool finite = true;                       // every loss term is finite
+  bool finite = true;                       // every loss term is finite (with host_values)
+  // float64 [8] on the device: total, sft, k, head, L_head_C, L_head_ctx losses, SFT correct, K correct.
+  torch::Tensor terms;
 };
 
 // Runs the forward passes (and backward when options.backward), accumulating gradients into the

@@ -95,20 +95,27 @@ struct StepSums {
   enum : size_t { kLoss, kSft, kK, kHead, kHeadC, kHeadCtx, kSftTok, kSftOk, kKTok, kKOk, kTokens, kQmmSkip,
                   kHeadSkip, kNonFinite, kCount };
   std::vector<double> v = std::vector<double>(kCount, 0.0);
-  void add(const StepResult& r, double w) {
-    v[kLoss] += w * r.total_loss;
-    v[kSft] += w * r.sft_loss;
-    v[kK] += w * r.k_loss;
-    v[kHead] += w * r.head_loss;
-    v[kHeadC] += w * r.L_head_C;
-    v[kHeadCtx] += w * r.L_head_ctx;
+  // The host-side counts of one micro-batch (no device sync).
+  void add_counts(const StepResult& r) {
     v[kSftTok] += static_cast<double>(r.sft_tokens);
-    v[kSftOk] += static_cast<double>(r.sft_correct);
     v[kKTok] += static_cast<double>(r.k_tokens);
-    v[kKOk] += static_cast<double>(r.k_correct);
     v[kTokens] += static_cast<double>(r.tokens);
     v[kQmmSkip] += static_cast<double>(r.qmm_skipped_rows);
     v[kHeadSkip] += static_cast<double>(r.head_skipped_rows);
+  }
+  // The step's device-side terms (StepResult::terms, weighted and summed), read once. Returns false
+  // when a loss term is not finite.
+  bool add_terms(const torch::Tensor& device_terms) {
+    if (!device_terms.defined()) return true;
+    auto t = device_terms.cpu();
+    const double* x = t.data_ptr<double>();
+    const size_t slots[] = {kLoss, kSft, kK, kHead, kHeadC, kHeadCtx, kSftOk, kKOk};
+    bool finite = true;
+    for (size_t i = 0; i < 8; ++i) {
+      v[slots[i]] += x[i];
+      if (i < 6) finite = finite && std::isfinite(x[i]);
+    }
+    return finite;
   }
   void fill(StepMetrics& m) const {
     m.loss = v[kLoss];
@@ -272,6 +279,7 @@ TrainResult run_training(const TrainConfig& cfg) {
   so.head_theta = cfg.head_theta;
   so.head_detach = cfg.head_detach;
   so.loss_chunk_tokens = cfg.loss_chunk_tokens;
+  so.host_values = false;
   const auto t_start = Clock::now();
   const double elapsed_before = st.elapsed_s;
   const int64_t start_step = st.global_step;
@@ -310,7 +318,10 @@ TrainResult run_training(const TrainConfig& cfg) {
       so.loss_scale = 1.0 / static_cast<double>(window);
       StepMetrics m;
       StepSums sums;
-      std::string bad;  // this rank's first non-finite micro-batch
+      // Loss terms stay on the device and are read once per step (StepOptions::host_values).
+      const double w = 1.0 / static_cast<double>(window);
+      const auto weights = torch::tensor({w, w, w, w, w, w, 1.0, 1.0}, torch::kFloat64).to(device);
+      torch::Tensor terms;
       for (int64_t round = 0; round * W < window; ++round) {
         const int64_t j = round * W + R;
         if (j < window) {
@@ -319,13 +330,17 @@ TrainResult run_training(const TrainConfig& cfg) {
             rows.push_back(&ds.examples[static_cast<size_t>(order[static_cast<size_t>((micro + j) * cfg.batch_size + k)])]);
           Batch b = collate(rows, pad_id);
           auto r = safekey_step(model, head.get(), b, so);
-          if (!r.finite && bad.empty())
-            bad = cat("total ", r.total_loss, ", sft ", r.sft_loss, ", qmm ", r.k_loss, ", head ", r.head_loss,
-                      "; records: ", b.describe_rows());
-          sums.add(r, 1.0 / static_cast<double>(window));
+          terms = terms.defined() ? terms + r.terms * weights : r.terms * weights;
+          sums.add_counts(r);
           for (auto& src : b.sources) m.record_ids.push_back(src);
         }
         opt.accumulate_gradients();  // a collective at ZeRO-2: every rank takes part in every round
+      }
+      std::string bad;  // this rank's terms and records when one of its loss terms is not finite
+      if (!sums.add_terms(terms)) {
+        bad = cat("total ", sums.v[StepSums::kLoss], ", sft ", sums.v[StepSums::kSft], ", qmm ", sums.v[StepSums::kK],
+                  ", head ", sums.v[StepSums::kHead], "; records:");
+        for (auto& x : m.record_ids) bad += " " + x;
       }
       sums.v[StepSums::kNonFinite] = bad.empty() ? 0.0 : 1.0;
       sums.v = group->all_reduce_sum(sums.v);

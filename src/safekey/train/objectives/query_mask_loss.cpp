@@ -17,7 +17,7 @@ bool usable_row(const RowSpans& r) {
 }  // namespace
 
 QmmResult query_mask_loss(model::DecoderModel& model, const Batch& batch, QmmPass pass,
-                          const torch::Tensor& sft_hidden, int64_t loss_chunk_tokens) {
+                          const torch::Tensor& sft_hidden, int64_t loss_chunk_tokens, bool host_values) {
   QmmResult out;
   const auto device = model->parameters().front().device();
   auto ids_cpu = batch.input_ids.contiguous();
@@ -29,6 +29,7 @@ QmmResult query_mask_loss(model::DecoderModel& model, const Batch& batch, QmmPas
   }
   if (rows.empty()) {
     out.k.loss = torch::zeros({}, torch::TensorOptions().device(device));
+    out.k.correct_count = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
     return out;
   }
   // Prediction positions (in the coordinates of the pass) and K targets, per used row.
@@ -96,7 +97,8 @@ QmmResult query_mask_loss(model::DecoderModel& model, const Batch& batch, QmmPas
     }
   }
   auto tp = pack_target_positions(pos, tgt);
-  out.k = lm_head_cross_entropy(model, gather_positions(hidden, tp.positions), tp.targets, loss_chunk_tokens);
+  out.k = lm_head_cross_entropy(model, gather_positions(hidden, tp.positions), tp.targets, loss_chunk_tokens,
+                                host_values);
   return out;
 }
 

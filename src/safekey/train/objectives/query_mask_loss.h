@@ -33,6 +33,7 @@ struct QmmResult {
 // `sft_hidden` [B, T, H]: the SFT pass's final hidden states, used only by QmmPass::NoMask.
 // loss_chunk_tokens > 0: chunked cross-entropy over the K targets (lm_head_cross_entropy).
 QmmResult query_mask_loss(model::DecoderModel& model, const Batch& batch, QmmPass pass,
-                          const torch::Tensor& sft_hidden = {}, int64_t loss_chunk_tokens = 0);
+                          const torch::Tensor& sft_hidden = {}, int64_t loss_chunk_tokens = 0,
+                          bool host_values = true);
 
 }  // namespace safekey::train

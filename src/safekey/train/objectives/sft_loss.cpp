@@ -45,14 +45,14 @@ torch::Tensor gather_positions(const torch::Tensor& hidden, const torch::Tensor&
   return hidden.gather(1, idx);
 }
 
-TokenLoss token_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets) {
+TokenLoss token_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets, bool host_values) {
   TokenLoss out;
-  auto tg = targets.to(logits.device()).reshape({-1});            // [B*P]
-  auto lg = logits.to(torch::kFloat32).reshape({-1, logits.size(-1)});  // [B*P, V]
-  auto valid = tg.ne(-100);
-  out.count = valid.sum().item<int64_t>();
+  out.count = targets.to(torch::kCPU).ne(-100).sum().item<int64_t>();  // host targets: no device sync
+  auto tg = targets.to(logits.device()).reshape({-1});                    // [B*P]
+  auto lg = logits.to(torch::kFloat32).reshape({-1, logits.size(-1)});    // [B*P, V]
   if (out.count == 0) {
     out.loss = torch::zeros({}, lg.options());
+    out.correct_count = torch::zeros({}, tg.options());
     return out;
   }
   auto sum = torch::nn::functional::cross_entropy(
@@ -60,8 +60,9 @@ TokenLoss token_cross_entropy(const torch::Tensor& logits, const torch::Tensor& 
   out.loss = sum / static_cast<double>(out.count);
   {
     torch::NoGradGuard ng;
-    out.correct = (lg.argmax(-1).eq(tg) & valid).sum().item<int64_t>();
+    out.correct_count = (lg.argmax(-1).eq(tg) & tg.ne(-100)).sum();
   }
+  if (host_values) out.correct = out.correct_count.item<int64_t>();
   return out;
 }
 
@@ -133,11 +134,12 @@ struct ChunkedLmCrossEntropy : public torch::autograd::Function<ChunkedLmCrossEn
 }  // namespace
 
 TokenLoss lm_head_cross_entropy(model::DecoderModel& model, const torch::Tensor& hidden,
-                                const torch::Tensor& targets, int64_t chunk_tokens) {
+                                const torch::Tensor& targets, int64_t chunk_tokens, bool host_values) {
   auto tg = targets.reshape({-1});
   auto valid_cpu = tg.to(torch::kCPU).ne(-100);
   const int64_t count = valid_cpu.sum().item<int64_t>();
-  if (chunk_tokens <= 0 || count <= chunk_tokens) return token_cross_entropy(model->lm_head_logits(hidden), targets);
+  if (chunk_tokens <= 0 || count <= chunk_tokens)
+    return token_cross_entropy(model->lm_head_logits(hidden), targets, host_values);
   TokenLoss out;
   out.count = count;
   auto idx = valid_cpu.nonzero().reshape({-1}).to(hidden.device());
@@ -146,7 +148,8 @@ TokenLoss lm_head_cross_entropy(model::DecoderModel& model, const torch::Tensor&
   auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(hidden.device()));
   auto sum = ChunkedLmCrossEntropy::apply(h, lm_head_weight(*model), t, model.get(), chunk_tokens, &correct);
   out.loss = sum / static_cast<double>(count);
-  out.correct = correct.item<int64_t>();
+  out.correct_count = correct;
+  if (host_values) out.correct = correct.item<int64_t>();
   return out;
 }
 

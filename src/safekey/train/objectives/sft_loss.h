@@ -29,13 +29,15 @@ TargetPositions pack_target_positions(const std::vector<std::vector<int64_t>>& p
 torch::Tensor gather_positions(const torch::Tensor& hidden, const torch::Tensor& positions);
 
 struct TokenLoss {
-  torch::Tensor loss;     // scalar: mean CE over real targets (0 when there are none)
-  int64_t count = 0;      // real targets
-  int64_t correct = 0;    // argmax == target (token accuracy)
+  torch::Tensor loss;           // scalar: mean CE over real targets (0 when there are none)
+  int64_t count = 0;            // real targets (counted on the host from the targets)
+  torch::Tensor correct_count;  // int64 scalar on the loss's device: argmax == target
+  int64_t correct = 0;          // the same on the host; filled only with host_values
 };
 
 // Mean cross-entropy of logits [B, P, V] against targets [B, P] (-100 ignored), computed in float32.
-TokenLoss token_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets);
+// host_values = false: no device-to-host copy (`correct` stays 0; read correct_count later).
+TokenLoss token_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets, bool host_values = true);
 
 // The LM head and the mean cross-entropy at gathered hidden states [B, P, H] against targets [B, P]
 // (-100 ignored). chunk_tokens > 0 and more targets than that: chunked cross-entropy: the LM head
@@ -44,6 +46,6 @@ TokenLoss token_cross_entropy(const torch::Tensor& logits, const torch::Tensor& 
 // gradient equal the one-pass computation up to float summation order (test_train_chunked_loss).
 // Otherwise one pass: token_cross_entropy(model->lm_head_logits(hidden), targets).
 TokenLoss lm_head_cross_entropy(model::DecoderModel& model, const torch::Tensor& hidden,
-                                const torch::Tensor& targets, int64_t chunk_tokens);
+                                const torch::Tensor& targets, int64_t chunk_tokens, bool host_values = true);
 
 }  // namespace safekey::train
