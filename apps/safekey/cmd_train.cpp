@@ -32,7 +32,10 @@ int run_plan(cli::Args& args) {
   in.qmm_tokens = args.on("key-sentence-prediction") ? 512 : 0;
   in.safety_head = args.on("safety-head");
   in.gradient_checkpointing = args.on("gradient-checkpointing");
-  in.fused_attention = TORCH_VERSION_MAJOR >= 2;
+  const std::string attention = args.str("plan-attention");
+  SK_CHECK(attention == "auto" || attention == "fused" || attention == "math",
+           "--plan-attention must be auto, fused or math, got '", attention, "'");
+  in.fused_attention = attention == "auto" ? TORCH_VERSION_MAJOR >= 2 : attention == "fused";
   in.loss_chunk_tokens = args.i64("loss-chunk-tokens");
   in.bucket_bytes = static_cast<int64_t>(args.f64("dist-bucket-mb") * 1024 * 1024);
   in.device_memory_gb = args.f64("device-memory-gb");

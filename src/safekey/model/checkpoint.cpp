@@ -49,12 +49,17 @@ DecoderModel load_model(const std::string& dir, torch::ScalarType dtype, torch::
   SK_CHECK(is_directory(dir), dir, ": not a folder (expected an HF model folder with config.json)");
   const std::string config_path = path_join(dir, "config.json");
   SK_CHECK(path_exists(config_path), config_path, ": missing (not an HF model folder?)");
-  ModelConfig cfg = ModelConfig::from_file(config_path);
-  io::Checkpoint ckpt = io::Checkpoint::open(dir);
-
-  DecoderModel m(cfg);
+  DecoderModel m(ModelConfig::from_file(config_path));
   m->to(device, dtype);
   m->eval();
+  load_weights(m, dir);
+  return m;
+}
+
+void load_weights(DecoderModel& m, const std::string& dir) {
+  const std::string config_path = path_join(dir, "config.json");
+  const ModelConfig& cfg = m->config();
+  io::Checkpoint ckpt = io::Checkpoint::open(dir);
   std::set<std::string> used;
   {
     torch::NoGradGuard no_grad;
@@ -80,7 +85,6 @@ DecoderModel load_model(const std::string& dir, torch::ScalarType dtype, torch::
     fail(ckpt.file_of(name), ": unexpected tensor '", name, "' (not a parameter of ",
          cfg.architecture, " as configured by ", config_path, ")");
   }
-  return m;
 }
 
 void save_model(DecoderModel& m, const std::string& dir, int64_t max_shard_bytes,

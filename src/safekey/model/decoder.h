@@ -74,6 +74,10 @@ void init_weights(DecoderModel& m, uint64_t seed);
 // Loads config.json + model.safetensors (or a sharded index) from an HF folder.
 DecoderModel load_model(const std::string& dir, torch::ScalarType dtype = torch::kFloat32,
                         torch::Device device = torch::kCPU);
+// Copies the weights of an HF folder into an existing model of the same architecture, one tensor at
+// a time (no second model: the extra memory is one tensor's). Shapes are checked; a tensor the model
+// lacks, or a parameter the folder lacks, is an error naming the file.
+void load_weights(DecoderModel& m, const std::string& dir);
 // Writes config.json + safetensors (sharded above max_shard_bytes, with index), atomically.
 void save_model(DecoderModel& m, const std::string& dir, int64_t max_shard_bytes = 5'000'000'000LL,
                 const std::string& dtype = "");

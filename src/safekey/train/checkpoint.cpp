@@ -212,21 +212,13 @@ void load_checkpoint_weights(const std::string& checkpoint_dir, model::DecoderMo
     SK_CHECK(path_exists(path_join(checkpoint_dir, f)), checkpoint_dir, ": no ", f, " (the checkpoint was written ",
              "with another world size or ZeRO stage; resume with the ones it was written with, see "
              "docs/distributed.md)");
-  const auto device = model->parameters().front().device();
-  const auto dtype = model->parameters().front().scalar_type();
-  auto loaded = model::load_model(path_join(checkpoint_dir, "model"), dtype, device);
-  {
-    torch::NoGradGuard ng;
-    auto dst = model->hf_named_parameters();
-    auto src = loaded->hf_named_parameters();
-    SK_CHECK(dst.size() == src.size(), checkpoint_dir, ": the checkpoint's model has ", src.size(),
-             " parameters, the run's model ", dst.size());
-    for (size_t i = 0; i < dst.size(); ++i) {
-      SK_CHECK(dst[i].first == src[i].first && dst[i].second.sizes() == src[i].second.sizes(), checkpoint_dir,
-               ": parameter ", src[i].first, " does not match the run's model");
-      dst[i].second.copy_(src[i].second);
-    }
-  }
+  // Into the run's model, tensor by tensor: a resume never holds a second model.
+  const std::string model_dir = path_join(checkpoint_dir, "model");
+  const auto saved = model::ModelConfig::from_file(path_join(model_dir, "config.json"));
+  SK_CHECK(saved.parameter_shapes().size() == model->config().parameter_shapes().size(), checkpoint_dir,
+           ": the checkpoint's model has ", saved.parameter_shapes().size(), " parameters, the run's model ",
+           model->config().parameter_shapes().size());
+  model::load_weights(model, model_dir);
   if (head) {
     const std::string hp = path_join(checkpoint_dir, "safety_head.safetensors");
     SK_CHECK(path_exists(hp), checkpoint_dir, ": no safety_head.safetensors but the safety head is on");

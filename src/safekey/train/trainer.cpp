@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <random>
 
@@ -9,6 +10,7 @@
 #include "safekey/dist/process_group.h"
 #include "safekey/dist/sharded_adamw.h"
 #include "safekey/model/decoder.h"
+#include "safekey/tensor/memory_meter.h"
 #include "safekey/tensor/runtime.h"
 #include "safekey/train/batch.h"
 #include "safekey/train/checkpoint.h"
@@ -148,6 +150,11 @@ TrainResult run_training(const TrainConfig& cfg) {
   const bool main_rank = R == 0;
   const bool quiet = cfg.quiet || !main_rank;  // progress and files come from rank 0
   make_dirs(cfg.output_dir);
+  // SAFEKEY_MEMORY_METER=1: count every CPU byte libtorch allocates in this thread from here on and
+  // write each rank's peak to memory.json at the end (bench_plan compares it with --plan).
+  const char* meter_env = std::getenv("SAFEKEY_MEMORY_METER");
+  std::unique_ptr<tensor::CpuMemoryMeter> meter;
+  if (meter_env && std::string(meter_env) == "1") meter = std::make_unique<tensor::CpuMemoryMeter>();
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
 
   auto model = model::load_model(cfg.model_dir, dtype, device);
@@ -393,6 +400,13 @@ TrainResult run_training(const TrainConfig& cfg) {
   if (main_rank)
     write_file_atomic(path_join(cfg.output_dir, "loss_curves.svg"),
                       loss_curves_svg(res.history, "SafeKey training: " + cfg.output_dir));
+  if (meter) {
+    std::vector<double> peak(static_cast<size_t>(W), 0.0);
+    peak[static_cast<size_t>(R)] = static_cast<double>(meter->peak());
+    peak = group->all_reduce_sum(peak);
+    if (main_rank)
+      write_file_atomic(path_join(cfg.output_dir, "memory.json"), json{{"cpu_peak_bytes_per_rank", peak}}.dump(1));
+  }
   return res;
 }
 

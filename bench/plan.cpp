@@ -1,0 +1,125 @@
+// bench_plan: `safekey train --plan` next to measured memory (figures for BENCHMARKS.md, "Memory
+// plan vs measured"). Each configuration trains a few SafeKey steps (QMM + safety head) on the CPU
+// in float32 under `safekey launch` with SAFEKEY_MEMORY_METER=1, which counts every byte libtorch
+// allocates on the training thread (tensor/memory_meter.h); the peak per rank is compared with the
+// plan's total for the same model, batch, sequence, world size, stage and checkpointing.
+// Usage: bench_plan [--hidden 512] [--layers 6] [--vocab 16000] [--seq 256] [--steps 2]
+#include <torch/version.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include "safekey/model/decoder.h"
+#include "safekey/train/memory_plan.h"
+#include "safekey/util/file.h"
+#include "safekey/util/json.h"
+
+using namespace safekey;
+
+namespace {
+
+struct Opts {
+  int64_t hidden = 512, layers = 6, vocab = 16000, seq = 256, steps = 2;
+};
+
+std::string exe_dir() {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  std::string p(buf, static_cast<size_t>(std::max<ssize_t>(n, 0)));
+  return p.substr(0, p.rfind('/'));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Opts o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    const int64_t v = std::atoll(argv[i + 1]);
+    if (k == "--hidden") o.hidden = v;
+    else if (k == "--layers") o.layers = v;
+    else if (k == "--vocab") o.vocab = v;
+    else if (k == "--seq") o.seq = v;
+    else if (k == "--steps") o.steps = v;
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", k.c_str());
+      return 2;
+    }
+  }
+  const std::string dir = "/tmp/safekey-bench-plan-" + std::to_string(getpid());
+  json j{{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"vocab_size", o.vocab},
+         {"hidden_size", o.hidden}, {"intermediate_size", o.hidden * 11 / 4}, {"num_hidden_layers", o.layers},
+         {"num_attention_heads", o.hidden / 64}, {"num_key_value_heads", std::max<int64_t>(1, o.hidden / 256)},
+         {"max_position_embeddings", 4096}, {"rms_norm_eps", 1e-6}, {"rope_theta", 1e6},
+         {"tie_word_embeddings", false}, {"use_sliding_window", false}, {"bos_token_id", o.vocab - 2},
+         {"eos_token_id", o.vocab - 1}, {"torch_dtype", "float32"}};
+  const auto cfg = model::ModelConfig::from_json(j, "bench config");
+  {
+    make_dirs(dir + "/model");
+    model::DecoderModel m(cfg);
+    model::init_weights(m, 3);
+    model::save_model(m, dir + "/model");
+  }
+  const int64_t batch = 2, q = o.seq / 5, kb = q + o.seq / 10, ke = kb + 8;
+  {
+    std::mt19937_64 rng(9);
+    std::string out;
+    for (int64_t r = 0; r < 64; ++r) {
+      std::vector<int64_t> ids;
+      for (int64_t t = 0; t < o.seq; ++t) ids.push_back(static_cast<int64_t>(rng() % static_cast<uint64_t>(o.vocab - 2)));
+      out += json{{"input_ids", ids}, {"query_len", q}, {"k_begin", kb}, {"k_end", ke}, {"unsafe", static_cast<int>(r % 2)}}
+                 .dump() +
+             "\n";
+    }
+    write_file_atomic(dir + "/data.jsonl", out);
+  }
+  std::printf("bench_plan: %s, %lld parameters; micro-batch %lld x %lld tokens (QMM %lld tokens/row), float32 on "
+              "the CPU, libtorch %s\n",
+              cfg.summary().c_str(), static_cast<long long>(cfg.num_parameters()), static_cast<long long>(batch),
+              static_cast<long long>(o.seq), static_cast<long long>(ke - q), TORCH_VERSION);
+  std::printf("| ranks | ZeRO | checkpointing | plan (MiB) | measured peak, rank 0 (MiB) | plan / measured |\n"
+              "|---|---|---|---|---|---|\n");
+  const std::string safekey = exe_dir() + "/safekey";
+  struct Case {
+    int W, z;
+    bool ckpt;
+  };
+  for (Case c : {Case{1, 0, false}, Case{1, 0, true}, Case{2, 0, false}, Case{2, 1, false}, Case{2, 2, false},
+                 Case{2, 2, true}, Case{4, 1, true}, Case{4, 2, true}}) {
+    const std::string out = dir + "/run-" + std::to_string(c.W) + "-" + std::to_string(c.z) + (c.ckpt ? "-ck" : "");
+    const std::string cmd = "SAFEKEY_MEMORY_METER=1 SAFEKEY_THREADS=1 " + safekey + " launch --nproc-per-node " +
+                            std::to_string(c.W) + " --master-port 0 -- safekey train --model " + dir +
+                            "/model --data " + dir + "/data.jsonl --output-dir " + out +
+                            " --num-train-epochs 1 --per-device-train-batch-size " + std::to_string(batch) +
+                            " --gradient-accumulation-steps 1 --key-sentence-prediction --safety-head --last-k-epoch 1"
+                            " --max-steps " + std::to_string(o.steps) + " --zero-stage " + std::to_string(c.z) +
+                            (c.ckpt ? " --gradient-checkpointing" : "") + " > " + out + ".log 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      std::fprintf(stderr, "run failed: see %s.log\n", out.c_str());
+      return 1;
+    }
+    const double measured = read_json_file(out + "/memory.json")["cpu_peak_bytes_per_rank"][0].get<double>();
+    train::PlanInput in;
+    in.model = cfg;
+    in.world_size = c.W;
+    in.zero_stage = c.z;
+    in.dtype = "float32";
+    in.batch_size = batch;
+    in.seq_len = o.seq;
+    in.target_fraction = static_cast<double>(o.seq - q) / static_cast<double>(o.seq);
+    in.qmm_tokens = ke - q;
+    in.gradient_checkpointing = c.ckpt;
+    in.fused_attention = TORCH_VERSION_MAJOR >= 2;
+    in.cuda = false;
+    const auto p = train::plan_memory(in);
+    std::printf("| %d | %d | %s | %.1f | %.1f | %.2f |\n", c.W, c.z, c.ckpt ? "yes" : "no", p.total_bytes / 1048576.0,
+                measured / 1048576.0, p.total_bytes / measured);
+    std::fflush(stdout);
+  }
+  std::system(("rm -rf " + dir).c_str());
+  return 0;
+}
