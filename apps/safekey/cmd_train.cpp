@@ -95,6 +95,7 @@ int run_train(cli::Args& args) {
   c.dist_timeout_s = args.f64("dist-timeout");
   c.dist_bucket_mb = args.f64("dist-bucket-mb");
   c.save_steps = args.i64("save-steps");
+  c.save_dtype = args.str("save-dtype");
   c.save_total_limit = args.i64("save-total-limit");
   c.resume = args.on("resume");
   c.resume_from = args.str("resume-from-checkpoint");

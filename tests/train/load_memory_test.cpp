@@ -1,8 +1,11 @@
-// Loading never holds a second model: bytes allocated by libtorch are counted exactly with
-// tensor::CpuMemoryMeter (c10's memory-reporting hook). Catches: load_weights or a resume that
+// Loading never holds a second model and saving never holds the whole model: bytes allocated by
+// libtorch are counted exactly with tensor::CpuMemoryMeter (c10's memory-reporting hook). Catches: load_weights or a resume that
 // builds a whole model and copies it over (the old resume path: +1 model), and a meter that does
 // not see allocations or frees.
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
 
 #include "safekey/dist/sharded_adamw.h"
 #include "safekey/model/decoder.h"
@@ -84,4 +87,48 @@ TEST(LoadMemory, ResumeLoadsIntoTheRunsModel) {
               static_cast<long long>(whole));
   EXPECT_LE(meter.peak(), 2 * whole + kLargestTensor + kSlack);
   EXPECT_GE(meter.peak(), 2 * whole);
+}
+
+// A save converts and holds one shard at a time: saving the 6.6 MB float32 model as bfloat16 in
+// 256 KB shards peaks at about one shard (the largest tensor, 1 MB in bf16, is a shard of its own),
+// not the 3.3 MB of the whole converted model. The sharded folder loads back to the bf16-rounded
+// weights, and a later save with another shard count removes the stale shards. Catches: a save
+// that converts every tensor before writing, a shard index that names the wrong file, and stale
+// shards from an earlier save being left for loaders to trip on.
+TEST(SaveMemory, StreamedShardsBoundHostMemoryAndStaleShardsGo) {
+  const std::string dir = test::make_temp_dir("save_mem");
+  auto m = model::load_model(make_model(dir + "/model"));
+  const int64_t whole_bf16 = model_bytes(m) / 2;
+  const std::string out = dir + "/saved";
+  {
+    tensor::CpuMemoryMeter meter;
+    model::save_model(m, out, 256 * 1024, "bfloat16");
+    std::printf("save: peak %lld bytes; the model in bf16: %lld bytes\n", static_cast<long long>(meter.peak()),
+                static_cast<long long>(whole_bf16));
+    EXPECT_LE(meter.peak(), kLargestTensor / 2 + 256 * 1024 + kSlack);
+    EXPECT_LT(meter.peak(), whole_bf16 / 2);
+  }
+  const json index = read_json_file(out + "/model.safetensors.index.json");
+  const size_t shards = [&] {
+    std::set<std::string> files;
+    for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) files.insert(it->get<std::string>());
+    return files.size();
+  }();
+  EXPECT_GT(shards, 5u);
+  auto back = model::load_model(out);
+  auto a = m->hf_named_parameters(), b = back->hf_named_parameters();
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(torch::equal(a[i].second.to(torch::kBFloat16).to(torch::kFloat32), b[i].second)) << a[i].first;
+  // Saved again in 2 MB shards: fewer files, and none of the earlier ones remain.
+  model::save_model(m, out, 2 * 1024 * 1024, "bfloat16");
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(out))
+    if (e.path().extension() == ".safetensors") ++files;
+  const json index2 = read_json_file(out + "/model.safetensors.index.json");
+  std::set<std::string> named;
+  for (auto it = index2["weight_map"].begin(); it != index2["weight_map"].end(); ++it) named.insert(it->get<std::string>());
+  EXPECT_EQ(files, named.size()) << "stale shards of the first save are left";
+  EXPECT_LT(files, shards);
+  auto again = model::load_model(out);
+  EXPECT_TRUE(torch::equal(again->hf_named_parameters()[0].second, b[0].second));
 }

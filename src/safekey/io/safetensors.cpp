@@ -7,7 +7,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <numeric>
+#include <set>
 
 #include "safekey/util/error.h"
 #include "safekey/util/file.h"
@@ -327,12 +329,25 @@ void write_safetensors(const std::string& path, const std::vector<WriteTensor>& 
   fsync_dir(slash == std::string::npos ? "." : path.substr(0, slash));
 }
 
-std::vector<std::string> write_checkpoint(const std::string& dir,
-                                          const std::vector<WriteTensor>& tensors,
+size_t LazyTensor::nbytes() const {
+  size_t n = dtype_size(dtype);
+  for (int64_t d : shape) n *= static_cast<size_t>(d);
+  return n;
+}
+
+std::vector<std::string> write_checkpoint(const std::string& dir, const std::vector<WriteTensor>& tensors,
+                                          int64_t max_shard_bytes) {
+  std::vector<LazyTensor> lazy;
+  for (const auto& t : tensors)
+    lazy.push_back({t.name, t.dtype, t.shape, [p = t.data] { return std::shared_ptr<const void>(p, [](const void*) {}); }});
+  return write_checkpoint(dir, lazy, max_shard_bytes);
+}
+
+std::vector<std::string> write_checkpoint(const std::string& dir, const std::vector<LazyTensor>& tensors,
                                           int64_t max_shard_bytes) {
   make_dirs(dir);
   // Greedy split in the given order, as huggingface_hub's split_state_dict_into_shards does.
-  std::vector<std::vector<WriteTensor>> shards(1);
+  std::vector<std::vector<const LazyTensor*>> shards(1);
   size_t cur = 0, total = 0;
   for (const auto& t : tensors) {
     size_t b = t.nbytes();
@@ -341,31 +356,51 @@ std::vector<std::string> write_checkpoint(const std::string& dir,
       shards.emplace_back();
       cur = 0;
     }
-    shards.back().push_back(t);
+    shards.back().push_back(&t);
     cur += b;
   }
+  // One shard's bytes at a time.
+  auto write_shard = [&](const std::string& path, const std::vector<const LazyTensor*>& shard) {
+    std::vector<std::shared_ptr<const void>> keep;
+    std::vector<WriteTensor> w;
+    for (const auto* t : shard) {
+      keep.push_back(t->fetch());
+      w.push_back({t->name, t->dtype, t->shape, keep.back().get()});
+    }
+    write_safetensors(path, w);
+  };
   std::string index_path = path_join(dir, "model.safetensors.index.json");
   std::string single_path = path_join(dir, "model.safetensors");
   std::vector<std::string> written;
-  if (shards.size() == 1) {
-    write_safetensors(single_path, shards[0]);
-    written.push_back(single_path);
-    if (path_exists(index_path)) ::unlink(index_path.c_str());
-    return written;
-  }
-  json weight_map = json::object();
+  std::set<std::string> keep_names;
   char buf[64];
-  for (size_t i = 0; i < shards.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
-    std::string p = path_join(dir, buf);
-    write_safetensors(p, shards[i]);
-    written.push_back(p);
-    for (const auto& t : shards[i]) weight_map[t.name] = buf;
+  if (shards.size() == 1) {
+    write_shard(single_path, shards[0]);
+    written.push_back(single_path);
+    keep_names.insert("model.safetensors");
+  } else {
+    json weight_map = json::object();
+    for (size_t i = 0; i < shards.size(); ++i) {
+      std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+      std::string p = path_join(dir, buf);
+      write_shard(p, shards[i]);
+      written.push_back(p);
+      keep_names.insert(buf);
+      for (const auto* t : shards[i]) weight_map[t->name] = buf;
+    }
+    json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+    write_file_atomic(index_path, index.dump(2) + "\n");
+    written.push_back(index_path);
+    keep_names.insert("model.safetensors.index.json");
   }
-  json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
-  write_file_atomic(index_path, index.dump(2) + "\n");
-  written.push_back(index_path);
-  if (path_exists(single_path)) ::unlink(single_path.c_str());
+  // Stale files of an earlier save: the other layout, or shards of another count.
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    const bool ours = n == "model.safetensors" || n == "model.safetensors.index.json" ||
+                      (n.rfind("model-", 0) == 0 && n.find("-of-") != std::string::npos &&
+                       n.size() > 12 && n.compare(n.size() - 12, 12, ".safetensors") == 0);
+    if (ours && !keep_names.count(n)) std::filesystem::remove(e.path());
+  }
   return written;
 }
 

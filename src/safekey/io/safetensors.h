@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -119,10 +121,22 @@ void write_safetensors(const std::string& path, const std::vector<WriteTensor>& 
 
 // Writes `tensors` into `dir` as HF's save_pretrained does: one `model.safetensors` when the total
 // fits in max_shard_bytes, else `model-0000i-of-0000n.safetensors` shards (filled greedily in the
-// given order) plus `model.safetensors.index.json`. Stale files of the other layout are removed.
-// Returns the files written (index last).
+// given order) plus `model.safetensors.index.json`. Stale files of an earlier save (the other
+// layout, shards of another count) are removed. Returns the files written (index last).
 std::vector<std::string> write_checkpoint(const std::string& dir,
                                           const std::vector<WriteTensor>& tensors,
+                                          int64_t max_shard_bytes);
+
+// A tensor whose bytes are produced only when its shard is written (fetch() returns them and keeps
+// them alive until released), so a save holds one shard's data at a time.
+struct LazyTensor {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::function<std::shared_ptr<const void>()> fetch;
+  size_t nbytes() const;
+};
+std::vector<std::string> write_checkpoint(const std::string& dir, const std::vector<LazyTensor>& tensors,
                                           int64_t max_shard_bytes);
 
 }  // namespace safekey::io

@@ -94,13 +94,16 @@ void save_model(DecoderModel& m, const std::string& dir, int64_t max_shard_bytes
   torch::ScalarType st = dtype.empty() ? params[0].second.scalar_type()
                                        : torch_dtype_from_name(canonical_dtype_name(dtype, "--dtype"));
   make_dirs(dir);
-  std::vector<torch::Tensor> keep;
-  std::vector<io::WriteTensor> tensors;
-  keep.reserve(params.size());
+  // Streamed: each shard's tensors are copied to the host (in the saved dtype) only while that shard
+  // is written, so a save holds at most one shard on the host, never the whole model.
+  std::vector<io::LazyTensor> tensors;
+  tensors.reserve(params.size());
   for (auto& [name, p] : params) {
-    keep.push_back(p.detach().to(torch::kCPU, st).contiguous());
-    const auto& t = keep.back();
-    tensors.push_back({name, to_io_dtype(st), t.sizes().vec(), t.data_ptr()});
+    torch::Tensor param = p;
+    tensors.push_back({name, to_io_dtype(st), p.sizes().vec(), [param, st] {
+                         auto t = std::make_shared<torch::Tensor>(param.detach().to(torch::kCPU, st).contiguous());
+                         return std::shared_ptr<const void>(t, t->data_ptr());
+                       }});
   }
   io::write_checkpoint(dir, tensors, max_shard_bytes);
   ModelConfig cfg = m->config();

@@ -115,7 +115,7 @@ void set_rng_states(const json& j, const std::string& where) {
 
 std::string save_checkpoint(const std::string& output_dir, model::DecoderModel& model, SafetyHead* head,
                             dist::ShardedAdamW& optimizer, const TrainerState& state,
-                            const std::string& tokenizer_src) {
+                            const std::string& tokenizer_src, const std::string& save_dtype) {
   auto& group = optimizer.group();
   const int rank = group.rank();
   const std::string name = cat("checkpoint-", state.global_step);
@@ -148,7 +148,7 @@ std::string save_checkpoint(const std::string& output_dir, model::DecoderModel& 
   agree();
   guarded([&] {
     if (rank == 0) {
-      model::save_model(model, path_join(tmp, "model"));
+      model::save_model(model, path_join(tmp, "model"), 5'000'000'000LL, save_dtype);
       if (!tokenizer_src.empty())
         for (const auto& f : tokenizer_file_names()) {
           const std::string src = path_join(tokenizer_src, f);

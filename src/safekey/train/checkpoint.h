@@ -38,11 +38,12 @@ struct TrainerState {
 // Writes output_dir/checkpoint-<step> atomically on every rank of the optimizer's process group (a
 // collective: every rank calls it) and returns its path. Rank 0 writes the model, head and trainer
 // state; each rank its optimizer partition and RNG state. `tokenizer_src` is the folder whose
-// tokenizer files are copied next to the model (may be ""). `head` may be null. A failure on any
+// tokenizer files are copied next to the model (may be ""). `save_dtype` ("" = the model's): the
+// dtype of the saved weights; the model is written shard by shard. `head` may be null. A failure on any
 // rank fails the save on every rank, names the rank(s), and leaves no temp folder.
 std::string save_checkpoint(const std::string& output_dir, model::DecoderModel& model, SafetyHead* head,
                             dist::ShardedAdamW& optimizer, const TrainerState& state,
-                            const std::string& tokenizer_src);
+                            const std::string& tokenizer_src, const std::string& save_dtype = "");
 
 // Complete checkpoints (with trainer_state.json) in output_dir, oldest first.
 std::vector<std::string> list_checkpoints(const std::string& output_dir);

@@ -84,6 +84,8 @@ void check_config(const TrainConfig& c) {
   SK_CHECK(c.zero_stage >= 0 && c.zero_stage <= 2, "train: --zero-stage must be 0, 1 or 2, got ", c.zero_stage);
   SK_CHECK(c.dist_bucket_mb > 0, "train: --dist-bucket-mb must be > 0");
   SK_CHECK(c.loss_chunk_tokens >= 0, "train: --loss-chunk-tokens must be >= 0");
+  SK_CHECK(c.save_dtype == "auto" || c.save_dtype == "float32" || c.save_dtype == "bfloat16",
+           "train: --save-dtype must be auto, float32 or bfloat16, got '", c.save_dtype, "'");
 }
 
 // The device of this rank: a plain "cuda" binds cuda:LOCAL_RANK under a launcher (torchrun's rule).
@@ -304,7 +306,8 @@ TrainResult run_training(const TrainConfig& cfg) {
     s.epoch_order = epoch < cfg.epochs ? epoch_order(N, cfg.seed, epoch, cfg.shuffle) : std::vector<int64_t>{};
     s.torch_rng_state = get_torch_rng_state();
     s.elapsed_s = elapsed_before + std::chrono::duration<double>(Clock::now() - t_start).count();
-    res.last_checkpoint = save_checkpoint(cfg.output_dir, model, head.get(), opt, s, cfg.model_dir);
+    res.last_checkpoint = save_checkpoint(cfg.output_dir, model, head.get(), opt, s, cfg.model_dir,
+                                          cfg.save_dtype == "auto" ? "" : cfg.save_dtype);
     if (main_rank) rotate_checkpoints(cfg.output_dir, cfg.save_total_limit);
     saved_at = st.global_step;
     if (!quiet) std::cerr << "saved " << res.last_checkpoint << "\n";

@@ -60,6 +60,7 @@ struct TrainConfig {
   double dist_bucket_mb = 32;        // flat gradient / partition buckets
 
   int64_t save_steps = 0;        // 0 = only at epoch ends
+  std::string save_dtype = "auto";  // dtype of the saved HF weights: auto (the training dtype) | float32 | bfloat16
   int64_t save_total_limit = 0;  // 0 = keep all
   bool resume = false;           // from the newest checkpoint in output_dir
   std::string resume_from;       // from this checkpoint
