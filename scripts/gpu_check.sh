@@ -14,7 +14,10 @@
 #        40 SafeKey steps each on the CPU in float32 and on CUDA in float32 and bfloat16
 #        (bf16 weights with float32 master weights), and the per-step loss differences;
 #     4. the distributed path on one GPU: the CUDA float32 run again under `safekey launch
-#        --nproc-per-node 1` (a real NCCL process group of one, ZeRO-2), compared with the plain run.
+#        --nproc-per-node 1` (a real NCCL process group of one, ZeRO-2), compared with the plain run;
+#     5. scale: an R1-Distill-Qwen-1.5B-shaped model (random weights) trains 3 SafeKey steps in bf16
+#        at sequence 4096 with gradient checkpointing and chunked cross-entropy; the highest
+#        nvidia-smi memory.used during the run next to `safekey train --plan` for the same settings.
 # Each step's failure is reported and the next step still runs; the exit status counts failures.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -95,6 +98,38 @@ for p in names:
 EOF
 }
 
+scale_1p5b() {  # scale_1p5b <safekey> <workdir>: 1.5B bf16 seq 4096 training, peak memory vs --plan
+  local sk=$1 w=$2
+  mkdir -p "$w"
+  python3 - "$w" <<'EOF'
+import json, random, sys
+w = sys.argv[1]
+cfg = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 151936, "hidden_size": 1536,
+       "intermediate_size": 8960, "num_hidden_layers": 28, "num_attention_heads": 12, "num_key_value_heads": 2,
+       "max_position_embeddings": 131072, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "tie_word_embeddings": False,
+       "use_sliding_window": False, "initializer_range": 0.02, "bos_token_id": 151646, "eos_token_id": 151643,
+       "torch_dtype": "bfloat16"}
+json.dump(cfg, open(w + "/config.json", "w"))
+r = random.Random(5)
+with open(w + "/data.jsonl", "w") as f:
+    for i in range(8):
+        ids = [r.randrange(0, 151000) for _ in range(4096)]
+        f.write(json.dumps({"input_ids": ids, "query_len": 200, "k_begin": 300, "k_end": 340, "unsafe": i % 2}) + "\n")
+EOF
+  "$sk" init --config "$w/config.json" --seed 1 --out "$w/model" --dtype bfloat16 || return 1
+  local args=(--model "$w/model" --device cuda --dtype bfloat16 --per-device-train-batch-size 1 --max-seq-len 4096
+              --gradient-checkpointing --loss-chunk-tokens 2048 --key-sentence-prediction --safety-head)
+  "$sk" train --plan "${args[@]}" --device-memory-gb 80
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$w/mem.txt" 2>/dev/null &
+  local smi=$!
+  "$sk" train "${args[@]}" --data "$w/data.jsonl" --output-dir "$w/run" --num-train-epochs 1 \
+    --gradient-accumulation-steps 1 --last-k-epoch 1 --max-steps 3 --save-dtype bfloat16
+  local rc=$?
+  kill "$smi" 2>/dev/null
+  echo "highest nvidia-smi memory.used during training: $(sort -n "$w/mem.txt" | tail -1) MiB"
+  return $rc
+}
+
 run() {
   OUT=${OUT:-$G/out}
   mkdir -p "$OUT"
@@ -125,6 +160,7 @@ run() {
   step train_nccl_world1 "$B/safekey" launch --nproc-per-node 1 --master-port 0 -- "${train[@]}" \
     --output-dir "$W/cuda-fp32-nccl" --device cuda --dtype float32 --dist-backend nccl --zero-stage 2
   step train_nccl_compare compare_losses "$W/cuda-fp32" "$W/cuda-fp32-nccl"
+  step scale_1p5b scale_1p5b "$B/safekey" "$W/scale"
   echo "gpu_check: $failures step(s) failed"
   exit "$failures"
 }
