@@ -14,6 +14,7 @@
 #include <random>
 #include <string>
 
+#include "common.h"
 #include "safekey/model/decoder.h"
 #include "safekey/tensor/runtime.h"
 #include "safekey/train/metrics.h"
@@ -28,22 +29,9 @@ struct Opts {
   int64_t hidden = 256, layers = 4, vocab = 4096, seq = 256, steps = 6, global_micro = 4;
 };
 
-std::string exe_dir() {
-  char buf[PATH_MAX];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  std::string p(buf, static_cast<size_t>(std::max<ssize_t>(n, 0)));
-  return p.substr(0, p.rfind('/'));
-}
-
 std::string make_model(const Opts& o, const std::string& dir) {
-  json j{{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"vocab_size", o.vocab},
-         {"hidden_size", o.hidden}, {"intermediate_size", o.hidden * 11 / 4}, {"num_hidden_layers", o.layers},
-         {"num_attention_heads", o.hidden / 32}, {"num_key_value_heads", std::max<int64_t>(1, o.hidden / 64)},
-         {"max_position_embeddings", 4096}, {"rms_norm_eps", 1e-6}, {"rope_theta", 1e6},
-         {"tie_word_embeddings", false}, {"use_sliding_window", false}, {"bos_token_id", o.vocab - 2},
-         {"eos_token_id", o.vocab - 1}, {"torch_dtype", "float32"}};
   make_dirs(dir);
-  model::DecoderModel m(model::ModelConfig::from_json(j, "bench config"));
+  model::DecoderModel m(bench::qwen2_config(o.hidden, o.layers, o.vocab, o.hidden / 32, std::max<int64_t>(1, o.hidden / 64)));
   model::init_weights(m, 3);
   model::save_model(m, dir);
   return dir;
@@ -69,26 +57,15 @@ std::string make_data(const Opts& o, const std::string& path, int64_t rows) {
 
 int main(int argc, char** argv) {
   Opts o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    const int64_t v = std::atoll(argv[i + 1]);
-    if (k == "--hidden") o.hidden = v;
-    else if (k == "--layers") o.layers = v;
-    else if (k == "--vocab") o.vocab = v;
-    else if (k == "--seq") o.seq = v;
-    else if (k == "--steps") o.steps = v;
-    else if (k == "--global-micro") o.global_micro = v;
-    else {
-      std::fprintf(stderr, "unknown flag %s\n", k.c_str());
-      return 2;
-    }
-  }
+  if (!bench::parse_int_flags(argc, argv, {{"--hidden", &o.hidden}, {"--layers", &o.layers}, {"--vocab", &o.vocab},
+                                           {"--seq", &o.seq}, {"--steps", &o.steps}, {"--global-micro", &o.global_micro}}))
+    return 2;
   runtime::set_threads(1);
   const std::string dir = "/tmp/safekey-bench-dist-" + std::to_string(getpid());
   const std::string model = make_model(o, dir + "/model");
   const int64_t batch = 2;
   const std::string data = make_data(o, dir + "/data.jsonl", batch * o.global_micro * (o.steps + 1));
-  const std::string safekey = exe_dir() + "/safekey";
+  const std::string safekey = bench::exe_dir() + "/safekey";
   std::printf("bench_dist: hidden %lld, layers %lld, vocab %lld, %lld tokens per row, %lld rows per step, "
               "%lld steps (first one not measured); ranks: 1 thread each, safekey train's defaults; %s\n",
               static_cast<long long>(o.hidden), static_cast<long long>(o.layers), static_cast<long long>(o.vocab),

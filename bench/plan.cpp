@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 
+#include "common.h"
 #include "safekey/model/decoder.h"
 #include "safekey/train/memory_plan.h"
 #include "safekey/util/file.h"
@@ -26,38 +27,15 @@ struct Opts {
   int64_t hidden = 512, layers = 6, vocab = 16000, seq = 256, steps = 2;
 };
 
-std::string exe_dir() {
-  char buf[PATH_MAX];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  std::string p(buf, static_cast<size_t>(std::max<ssize_t>(n, 0)));
-  return p.substr(0, p.rfind('/'));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Opts o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    const int64_t v = std::atoll(argv[i + 1]);
-    if (k == "--hidden") o.hidden = v;
-    else if (k == "--layers") o.layers = v;
-    else if (k == "--vocab") o.vocab = v;
-    else if (k == "--seq") o.seq = v;
-    else if (k == "--steps") o.steps = v;
-    else {
-      std::fprintf(stderr, "unknown flag %s\n", k.c_str());
-      return 2;
-    }
-  }
+  if (!bench::parse_int_flags(argc, argv, {{"--hidden", &o.hidden}, {"--layers", &o.layers}, {"--vocab", &o.vocab},
+                                           {"--seq", &o.seq}, {"--steps", &o.steps}}))
+    return 2;
   const std::string dir = "/tmp/safekey-bench-plan-" + std::to_string(getpid());
-  json j{{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"vocab_size", o.vocab},
-         {"hidden_size", o.hidden}, {"intermediate_size", o.hidden * 11 / 4}, {"num_hidden_layers", o.layers},
-         {"num_attention_heads", o.hidden / 64}, {"num_key_value_heads", std::max<int64_t>(1, o.hidden / 256)},
-         {"max_position_embeddings", 4096}, {"rms_norm_eps", 1e-6}, {"rope_theta", 1e6},
-         {"tie_word_embeddings", false}, {"use_sliding_window", false}, {"bos_token_id", o.vocab - 2},
-         {"eos_token_id", o.vocab - 1}, {"torch_dtype", "float32"}};
-  const auto cfg = model::ModelConfig::from_json(j, "bench config");
+  const auto cfg = bench::qwen2_config(o.hidden, o.layers, o.vocab, o.hidden / 64, std::max<int64_t>(1, o.hidden / 256));
   {
     make_dirs(dir + "/model");
     model::DecoderModel m(cfg);
@@ -83,7 +61,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(o.seq), static_cast<long long>(ke - q), TORCH_VERSION);
   std::printf("| ranks | ZeRO | checkpointing | plan (MiB) | measured peak, rank 0 (MiB) | plan / measured |\n"
               "|---|---|---|---|---|---|\n");
-  const std::string safekey = exe_dir() + "/safekey";
+  const std::string safekey = bench::exe_dir() + "/safekey";
   struct Case {
     int W, z;
     bool ckpt;

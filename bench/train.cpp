@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "common.h"
 #include "safekey/model/decoder.h"
 #include "safekey/tensor/runtime.h"
 #include "safekey/train/batch.h"
@@ -31,13 +32,7 @@ struct Opts {
 };
 
 model::ModelConfig make_config(const Opts& o) {
-  json j{{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"vocab_size", o.vocab},
-         {"hidden_size", o.hidden}, {"intermediate_size", o.hidden * 11 / 4}, {"num_hidden_layers", o.layers},
-         {"num_attention_heads", o.hidden / 32}, {"num_key_value_heads", std::max<int64_t>(1, o.hidden / 64)},
-         {"max_position_embeddings", 4096}, {"rms_norm_eps", 1e-6}, {"rope_theta", 1e6},
-         {"tie_word_embeddings", false}, {"use_sliding_window", false}, {"bos_token_id", o.vocab - 2},
-         {"eos_token_id", o.vocab - 1}, {"torch_dtype", "float32"}};
-  return model::ModelConfig::from_json(j, "bench config");
+  return bench::qwen2_config(o.hidden, o.layers, o.vocab, o.hidden / 32, std::max<int64_t>(1, o.hidden / 64));
 }
 
 train::Batch make_batch(const Opts& o) {

@@ -149,24 +149,27 @@ void run_collective(ProcessGroup& g, ProcessGroup::Impl& impl, const char* what,
 
 }  // namespace
 
-void ProcessGroup::all_reduce_sum(at::Tensor& t) {
-  if (!impl_->backend) return;
+namespace {
+
+void all_reduce(ProcessGroup& g, ProcessGroup::Impl& impl, at::Tensor& t, c10d::ReduceOp op, const char* what,
+                double& comm_s) {
+  if (!impl.backend) return;
   std::vector<at::Tensor> v{t};
-  run_collective(*this, *impl_, "all_reduce", comm_s_, [&] {
+  run_collective(g, impl, what, comm_s, [&] {
     c10d::AllreduceOptions o;
-    o.reduceOp = c10d::ReduceOp::SUM;
-    return impl_->backend->allreduce(v, o);
+    o.reduceOp = op;
+    return impl.backend->allreduce(v, o);
   });
 }
 
+}  // namespace
+
+void ProcessGroup::all_reduce_sum(at::Tensor& t) {
+  all_reduce(*this, *impl_, t, c10d::ReduceOp::SUM, "all_reduce", comm_s_);
+}
+
 void ProcessGroup::all_reduce_max(at::Tensor& t) {
-  if (!impl_->backend) return;
-  std::vector<at::Tensor> v{t};
-  run_collective(*this, *impl_, "all_reduce(max)", comm_s_, [&] {
-    c10d::AllreduceOptions o;
-    o.reduceOp = c10d::ReduceOp::MAX;
-    return impl_->backend->allreduce(v, o);
-  });
+  all_reduce(*this, *impl_, t, c10d::ReduceOp::MAX, "all_reduce(max)", comm_s_);
 }
 
 void ProcessGroup::all_gather(const at::Tensor& in, at::Tensor& out) {
