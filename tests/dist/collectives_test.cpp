@@ -75,7 +75,7 @@ at::Tensor grad_for(int step, int rank, size_t param, const at::Tensor& like) {
 // from rank 0 in step 1; "never" never has one. Returns the final parameters and the norms.
 json adamw_run(std::shared_ptr<dist::ProcessGroup> g, int stage, int sum_over, int64_t bucket_bytes) {
   auto ps = make_params();
-  dist::ShardedAdamW opt(g, ps, tensor::AdamWHyper{0.9, 0.95, 1e-8}, dist::ShardingOptions{stage, bucket_bytes});
+  dist::ShardedAdamW opt(g, ps, tensor::AdamWHyper{0.9, 0.95, 1e-8}, dist::ShardingOptions{stage, bucket_bytes, {}});
   json norms = json::array();
   for (int step = 1; step <= 3; ++step) {
     for (size_t i = 0; i < ps.size(); ++i) {
@@ -208,7 +208,7 @@ TEST(ShardedAdamW, OneProcessStagesAgreeAndStateFilesAreNamedPerRank) {
     for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6) << it.key();
   }
   auto ps = make_params();
-  dist::ShardedAdamW z0(g, ps, {}, {0, 64}), z2(g, ps, {}, {2, 64});
+  dist::ShardedAdamW z0(g, ps, {}, {0, 64, {}}), z2(g, ps, {}, {2, 64, {}});
   EXPECT_EQ(z0.state_file_name(), "optimizer.safetensors");
   EXPECT_EQ(z2.state_file_name(), "optimizer-rank-00000-of-00001.safetensors");
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "safekey/io/safetensors.h"
 #include "safekey/util/error.h"
@@ -17,7 +18,10 @@ struct ShardedAdamW::Bucket {
   int64_t numel = 0;
   int64_t shard = 0;             // elements per rank (stage 0: the whole bucket)
   int64_t own_begin = 0, own_end = 0;  // this rank's flat range
-  at::Tensor grad_shard;         // stage 2: fp32 sum of the reduced gradient slices [shard]
+  at::Tensor grad_shard;         // stage 2/3: fp32 sum of the reduced gradient slices [shard]
+  int unit = -1;                 // stage 3: the unit whose parameters live sharded
+  at::Tensor data;               // stage 3 units: this rank's slice of the parameter values [shard]
+  bool gathered = true;
 };
 
 struct ShardedAdamW::Segment {
@@ -25,31 +29,62 @@ struct ShardedAdamW::Segment {
   int64_t begin = 0, end = 0;  // range in the parameter's flat index
   int64_t shard_offset = 0;    // position in the bucket's grad_shard
   at::Tensor exp_avg, exp_avg_sq, master;  // fp32 [end - begin]
-  bool whole(const at::Tensor& p) const { return begin == 0 && end == p.numel(); }
+  bool whole(int64_t numel) const { return begin == 0 && end == numel; }
 };
 
 ShardedAdamW::ShardedAdamW(std::shared_ptr<ProcessGroup> group, std::vector<OptimParam> params,
                            tensor::AdamWHyper hyper, ShardingOptions sharding)
     : group_(std::move(group)), params_(std::move(params)), hyper_(hyper), sharding_(sharding) {
   SK_CHECK(group_, "ShardedAdamW: no process group");
-  SK_CHECK(sharding_.stage >= 0 && sharding_.stage <= 2, "--zero-stage must be 0, 1 or 2 here, got ",
-           sharding_.stage);
+  SK_CHECK(sharding_.stage >= 0 && sharding_.stage <= 3, "--zero-stage must be 0, 1, 2 or 3, got ", sharding_.stage);
   SK_CHECK(sharding_.bucket_bytes > 0, "ShardedAdamW: bucket size must be > 0");
+  const bool s3 = sharding_.stage == 3;
+  if (s3) SK_CHECK(sharding_.unit_of_param.size() == params_.size(), "ShardedAdamW: stage 3 needs the unit of every parameter");
   const int64_t W = group_->size(), r = group_->rank();
+  auto add_to = [&](Bucket& b, size_t i) {
+    b.params.push_back(i);
+    b.offsets.push_back(b.numel);
+    b.numel += params_[i].param.numel();
+  };
   for (size_t i = 0; i < params_.size(); ++i) {
     const auto& p = params_[i].param;
     SK_CHECK(p.defined() && p.is_contiguous(), "ShardedAdamW: parameter ", params_[i].name, " is not contiguous");
-    const bool start = buckets_.empty() || [&] {
+    shapes_.push_back(p.sizes().vec());
+    numels_.push_back(p.numel());
+  }
+  if (s3) {  // one bucket per unit, in unit order
+    std::map<int, size_t> bucket_of_unit;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const int u = sharding_.unit_of_param[i];
+      if (u < 0) continue;
+      if (!bucket_of_unit.count(u)) {
+        bucket_of_unit[u] = buckets_.size();
+        buckets_.emplace_back();
+        buckets_.back().unit = u;
+      }
+      auto& b = buckets_[bucket_of_unit[u]];
+      SK_CHECK(params_[b.params.empty() ? i : b.params.front()].param.scalar_type() == params_[i].param.scalar_type(),
+               "ShardedAdamW: unit ", u, " mixes dtypes");
+      add_to(b, i);
+    }
+    int expect = 0;
+    for (auto& [u, bi] : bucket_of_unit) {
+      SK_CHECK(u == expect++, "ShardedAdamW: units must be numbered 0..n-1");
+      unit_bucket_.push_back(bi);
+    }
+  }
+  const size_t first_plain = buckets_.size();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (s3 && sharding_.unit_of_param[i] >= 0) continue;
+    const auto& p = params_[i].param;
+    const bool start = buckets_.size() == first_plain || [&] {
       const auto& b = buckets_.back();
       const auto& q = params_[b.params.front()].param;
       return q.scalar_type() != p.scalar_type() || q.device() != p.device() ||
              (b.numel + p.numel()) * static_cast<int64_t>(p.element_size()) > sharding_.bucket_bytes;
     }();
     if (start) buckets_.emplace_back();
-    auto& b = buckets_.back();
-    b.params.push_back(i);
-    b.offsets.push_back(b.numel);
-    b.numel += p.numel();
+    add_to(buckets_.back(), i);
   }
   for (size_t bi = 0; bi < buckets_.size(); ++bi) {
     auto& b = buckets_[bi];
@@ -63,7 +98,7 @@ ShardedAdamW::ShardedAdamW(std::shared_ptr<ProcessGroup> group, std::vector<Opti
       b.own_end = std::min(b.numel, (r + 1) * b.shard);
     }
     for (size_t k = 0; k < b.params.size(); ++k) {
-      const int64_t o = b.offsets[k], n = params_[b.params[k]].param.numel();
+      const int64_t o = b.offsets[k], n = numels_[b.params[k]];
       const int64_t lo = std::max(o, b.own_begin), hi = std::min(o + n, b.own_end);
       if (lo >= hi) continue;
       Segment s;
@@ -78,16 +113,87 @@ ShardedAdamW::ShardedAdamW(std::shared_ptr<ProcessGroup> group, std::vector<Opti
   steps_.assign(params_.size(), 0);
   local_has_.assign(params_.size(), 0);
   global_has_.assign(params_.size(), 0);
+  if (s3) {  // keep this rank's slice of every unit, then drop the whole parameters
+    for (int u = 0; u < num_units(); ++u) {
+      auto& b = buckets_[unit_bucket_[static_cast<size_t>(u)]];
+      b.data = torch::zeros({b.shard}, params_[b.params.front()].param.options().requires_grad(false));
+    }
+    reshard_all();
+  }
+}
+
+void ShardedAdamW::reshard_all() {
+  torch::NoGradGuard ng;
+  for (int u = 0; u < num_units(); ++u) {
+    auto& b = buckets_[unit_bucket_[static_cast<size_t>(u)]];
+    SK_CHECK(b.gathered, "ShardedAdamW::reshard_all: unit ", u, " is not gathered");
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      const auto& p = params_[b.params[k]].param;
+      const int64_t o = b.offsets[k], n = numels_[b.params[k]];
+      const int64_t lo = std::max(o, b.own_begin), hi = std::min(o + n, b.own_end);
+      if (lo < hi) b.data.narrow(0, lo - b.own_begin, hi - lo).copy_(p.view(-1).narrow(0, lo - o, hi - lo));
+    }
+    release_unit(u);
+  }
+}
+
+void ShardedAdamW::gather_unit(int unit) {
+  auto& b = buckets_[unit_bucket_.at(static_cast<size_t>(unit))];
+  if (b.gathered) return;
+  torch::NoGradGuard ng;
+  auto all = torch::empty({b.shard * group_->size()}, b.data.options());
+  group_->all_gather(b.data, all);
+  for (size_t k = 0; k < b.params.size(); ++k) {
+    const size_t i = b.params[k];
+    params_[i].param.set_data(all.narrow(0, b.offsets[k], numels_[i]).view(shapes_[i]));
+  }
+  b.gathered = true;
+}
+
+void ShardedAdamW::release_unit(int unit) {
+  auto& b = buckets_[unit_bucket_.at(static_cast<size_t>(unit))];
+  if (!b.gathered) return;
+  torch::NoGradGuard ng;
+  for (size_t i : b.params) params_[i].param.set_data(torch::empty({0}, params_[i].param.options().requires_grad(false)));
+  b.gathered = false;
+}
+
+void ShardedAdamW::gather_all() {
+  for (int u = 0; u < num_units(); ++u) gather_unit(u);
+}
+
+void ShardedAdamW::release_all() {
+  for (int u = 0; u < num_units(); ++u) release_unit(u);
+}
+
+void ShardedAdamW::reduce_unit_gradients(int unit, const std::vector<std::pair<size_t, at::Tensor>>& grads) {
+  auto& b = buckets_[unit_bucket_.at(static_cast<size_t>(unit))];
+  torch::NoGradGuard ng;
+  const int64_t W = group_->size();
+  auto flat = torch::zeros({b.shard * W}, b.data.options());
+  for (const auto& [i, g] : grads) {
+    if (!g.defined()) continue;
+    size_t k = 0;
+    while (k < b.params.size() && b.params[k] != i) ++k;
+    SK_CHECK(k < b.params.size(), "ShardedAdamW: parameter ", params_[i].name, " is not in unit ", unit);
+    flat.narrow(0, b.offsets[k], numels_[i]).copy_(g.reshape({-1}));
+    local_has_[i] = 1;
+  }
+  auto mine = torch::empty({b.shard}, flat.options());
+  group_->reduce_scatter_sum(flat, mine);
+  if (b.grad_shard.defined()) b.grad_shard.add_(mine.to(torch::kFloat32));
+  else b.grad_shard = mine.to(torch::kFloat32);
 }
 
 ShardedAdamW::~ShardedAdamW() = default;
 
 void ShardedAdamW::accumulate_gradients() {
   for (size_t i = 0; i < params_.size(); ++i) local_has_[i] |= params_[i].param.grad().defined() ? 1 : 0;
-  if (sharding_.stage != 2) return;
+  if (sharding_.stage < 2) return;
   torch::NoGradGuard ng;
   const int64_t W = group_->size();
   for (auto& b : buckets_) {
+    if (b.unit >= 0) continue;  // stage-3 units were reduced by their layers' backward
     const auto& first = params_[b.params.front()].param;
     auto flat = torch::zeros({b.shard * W}, first.options().requires_grad(false));
     for (size_t k = 0; k < b.params.size(); ++k) {
@@ -104,7 +210,7 @@ void ShardedAdamW::accumulate_gradients() {
 
 void ShardedAdamW::reduce_gradients() {
   torch::NoGradGuard ng;
-  if (sharding_.stage != 2)  // stage 2 recorded them in accumulate_gradients()
+  if (sharding_.stage < 2)  // stages 2 and 3 recorded them in accumulate_gradients()
     for (size_t i = 0; i < params_.size(); ++i) local_has_[i] |= params_[i].param.grad().defined() ? 1 : 0;
   if (group_->size() == 1) {
     global_has_ = local_has_;
@@ -116,7 +222,7 @@ void ShardedAdamW::reduce_gradients() {
     for (size_t i = 0; i < params_.size(); ++i) global_has_[i] = flags.data_ptr<float>()[i] > 0 ? 1 : 0;
   }
   reduced_ = true;
-  if (sharding_.stage == 2 || group_->size() == 1) return;
+  if (sharding_.stage >= 2 || group_->size() == 1) return;
   for (auto& b : buckets_) {
     bool any = false;
     for (size_t k : b.params) any = any || global_has_[k];
@@ -141,7 +247,7 @@ double ShardedAdamW::clip_grad_norm(double max_norm) {
   if (!reduced_) reduce_gradients();
   torch::NoGradGuard ng;
   double total = 0;
-  if (sharding_.stage != 2) {
+  if (sharding_.stage < 2) {
     std::vector<at::Tensor> norms;
     for (size_t i = 0; i < params_.size(); ++i)
       if (global_has_[i] && params_[i].param.grad().defined())
@@ -157,7 +263,7 @@ double ShardedAdamW::clip_grad_norm(double max_norm) {
   if (max_norm > 0) {
     const double coef = max_norm / (total + 1e-6);
     if (coef < 1.0) {
-      if (sharding_.stage != 2) {
+      if (sharding_.stage < 2) {
         for (size_t i = 0; i < params_.size(); ++i)
           if (params_[i].param.grad().defined()) params_[i].param.grad().mul_(coef);
       } else {
@@ -178,10 +284,12 @@ void ShardedAdamW::step(double lr) {
     if (!global_has_[s.param]) continue;
     const auto& op = params_[s.param];
     const int64_t len = s.end - s.begin;
-    auto flat = op.param.view(-1).narrow(0, s.begin, len);
+    auto& bucket = buckets_[s.bucket];
+    // A stage-3 unit's values live in this rank's slice; other parameters are whole.
+    auto flat = bucket.unit >= 0 ? bucket.data.narrow(0, s.shard_offset, len) : op.param.view(-1).narrow(0, s.begin, len);
     const bool mixed = op.param.scalar_type() != torch::kFloat32;
     at::Tensor g;
-    if (sharding_.stage == 2) {
+    if (sharding_.stage >= 2) {
       g = buckets_[s.bucket].grad_shard.narrow(0, s.shard_offset, len);
     } else {
       g = op.param.grad().view(-1).narrow(0, s.begin, len);
@@ -200,6 +308,7 @@ void ShardedAdamW::step(double lr) {
   // Every rank updated its slice of each bucket: gather the whole parameters back.
   const int64_t W = group_->size();
   for (auto& b : buckets_) {
+    if (b.unit >= 0) continue;  // stage-3 units stay sharded until their next use
     bool any = false;
     for (size_t k : b.params) any = any || global_has_[k];
     if (!any) continue;
@@ -208,7 +317,7 @@ void ShardedAdamW::step(double lr) {
     for (size_t k = 0; k < b.params.size(); ++k) {
       const auto& p = params_[b.params[k]].param;
       const int64_t o = b.offsets[k];
-      const int64_t lo = std::max(o, b.own_begin), hi = std::min(o + p.numel(), b.own_end);
+      const int64_t lo = std::max(o, b.own_begin), hi = std::min(o + numels_[b.params[k]], b.own_end);
       if (lo < hi) mine.narrow(0, lo - b.own_begin, hi - lo).copy_(p.view(-1).narrow(0, lo - o, hi - lo));
     }
     auto all = torch::empty({b.shard * W}, mine.options());
@@ -275,11 +384,11 @@ void ShardedAdamW::save_state(const std::string& path) const {
   for (const auto& s : segments_) {
     if (!s.exp_avg.defined()) continue;
     const auto& op = params_[s.param];
-    const auto shape = s.whole(op.param) ? op.param.sizes().vec() : std::vector<int64_t>{s.end - s.begin};
+    const auto shape = s.whole(numels_[s.param]) ? shapes_[s.param] : std::vector<int64_t>{s.end - s.begin};
     add("exp_avg." + op.name, s.exp_avg, shape);
     add("exp_avg_sq." + op.name, s.exp_avg_sq, shape);
     if (s.master.defined()) add("master." + op.name, s.master, shape);
-    if (!s.whole(op.param)) add("range." + op.name, torch::tensor({s.begin, s.end}, torch::kInt64), {2});
+    if (!s.whole(numels_[s.param])) add("range." + op.name, torch::tensor({s.begin, s.end}, torch::kInt64), {2});
   }
   io::write_safetensors(path, out);
 }
@@ -300,7 +409,7 @@ void ShardedAdamW::load_state(const std::string& path) {
       s.exp_avg = s.exp_avg_sq = s.master = at::Tensor();
       continue;
     }
-    int64_t range[2] = {0, op.param.numel()};
+    int64_t range[2] = {0, numels_[s.param]};
     if (f.contains("range." + name)) {
       auto rv = f.get("range." + name);
       SK_CHECK(rv.dtype() == io::DType::I64 && rv.nbytes == 16, path, ": tensor 'range.", name, "' must be two I64");
@@ -310,8 +419,7 @@ void ShardedAdamW::load_state(const std::string& path) {
              ", ", range[1], ") but rank ", group_->rank(), " of ", group_->size(), " at ZeRO stage ", sharding_.stage,
              " owns [", s.begin, ", ", s.end, "): the checkpoint was written with another world size, stage or "
              "bucket size; resume with the same ones (docs/distributed.md)");
-    const std::vector<int64_t> want =
-        s.whole(op.param) ? op.param.sizes().vec() : std::vector<int64_t>{s.end - s.begin};
+    const std::vector<int64_t> want = s.whole(numels_[s.param]) ? shapes_[s.param] : std::vector<int64_t>{s.end - s.begin};
     auto read = [&](const std::string& key) {
       auto v = f.get(key);
       SK_CHECK(v.shape() == want, path, ": tensor '", key, "' has shape ", c10::IntArrayRef(v.shape()),

@@ -38,8 +38,12 @@ struct OptimParam {
 };
 
 struct ShardingOptions {
-  int stage = 0;                        // ZeRO stage 0, 1 or 2
+  int stage = 0;                        // ZeRO stage 0, 1, 2 or 3
   int64_t bucket_bytes = 32LL << 20;    // flat communication / partition unit
+  // Stage 3: the unit (a decoder layer) of each parameter, -1 for parameters that stay whole on
+  // every rank and are handled as at stage 2 (embeddings, final norm, LM head, safety head). The
+  // parameters of a unit are one bucket; only this rank's slice of their values is kept.
+  std::vector<int> unit_of_param;
 };
 
 class ShardedAdamW {
@@ -70,6 +74,19 @@ class ShardedAdamW {
 
   // Bytes of optimizer state this rank holds once every parameter has been updated (moments, masters).
   int64_t state_bytes() const;
+
+  // Stage 3 (collectives: every rank calls them in the same order). gather_unit all-gathers a
+  // unit's slices and makes its parameters whole; release_unit drops them (the parameters become
+  // empty tensors); reduce_unit_gradients reduce-scatters the unit's gradients (param index, grad;
+  // undefined = zero) into this rank's fp32 slice. gather_all / release_all do every unit (a save or a
+  // load of the whole model); reshard_all takes the slices from whole parameters (after a load).
+  int num_units() const { return static_cast<int>(unit_bucket_.size()); }
+  void gather_unit(int unit);
+  void release_unit(int unit);
+  void reduce_unit_gradients(int unit, const std::vector<std::pair<size_t, at::Tensor>>& grads);
+  void gather_all();
+  void release_all();
+  void reshard_all();
   int stage() const { return sharding_.stage; }
   ProcessGroup& group() { return *group_; }
   const std::vector<OptimParam>& params() const { return params_; }
@@ -85,6 +102,9 @@ class ShardedAdamW {
   std::vector<Bucket> buckets_;
   std::vector<Segment> segments_;
   std::vector<int64_t> steps_;
+  std::vector<std::vector<int64_t>> shapes_;  // of every parameter (stage-3 parameters may be released)
+  std::vector<int64_t> numels_;
+  std::vector<size_t> unit_bucket_;           // stage 3: the bucket of each unit
   std::vector<uint8_t> local_has_, global_has_;
   bool reduced_ = false;
 };

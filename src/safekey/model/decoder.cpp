@@ -133,7 +133,14 @@ ForwardOutput DecoderModelImpl::forward(const ForwardInput& in) {
   ForwardOutput out;
   if (in.output_attentions) ctx.attentions = &out.attentions;
   const bool ckpt = grad_ckpt_ && torch::GradMode::is_enabled() && !in.cache && !in.output_attentions;
-  for (auto& layer : body.layer_ptrs) x = ckpt ? layer->forward_checkpointed(x, ctx) : layer->forward(x, ctx);
+  if (layer_hooks_) {
+    SK_CHECK(!in.cache && !in.output_attentions, "forward: sharded (ZeRO-3) layers support neither a KV cache nor ",
+             "attention outputs");
+    for (size_t i = 0; i < body.layer_ptrs.size(); ++i)
+      x = body.layer_ptrs[i]->forward_checkpointed(x, ctx, layer_hooks_, static_cast<int64_t>(i));
+  } else {
+    for (auto& layer : body.layer_ptrs) x = ckpt ? layer->forward_checkpointed(x, ctx) : layer->forward(x, ctx);
+  }
   out.hidden = body.norm(x);  // [B, T, H]
   if (in.compute_logits) {
     if (in.logits_positions.defined()) {

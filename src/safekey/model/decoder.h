@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "safekey/model/config.h"
+#include "safekey/model/layers.h"
 
 namespace safekey::model {
 
@@ -57,12 +58,16 @@ class DecoderModelImpl : public torch::nn::Module {
   // identical to the plain path.
   void set_gradient_checkpointing(bool on) { grad_ckpt_ = on; }
   bool gradient_checkpointing() const { return grad_ckpt_; }
+  // ZeRO-3: the decoder layers' parameters are sharded and made whole around each use through
+  // `hooks` (layers.h); the layers then always recompute in backward. nullptr: ordinary parameters.
+  void set_layer_param_hooks(LayerParamHooks* hooks) { layer_hooks_ = hooks; }
   // Parameters by their HF name; the tied lm_head is not listed separately.
   std::vector<std::pair<std::string, torch::Tensor>> hf_named_parameters() const;
 
  private:
   ModelConfig cfg_;
   bool grad_ckpt_ = false;
+  LayerParamHooks* layer_hooks_ = nullptr;
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };

@@ -176,7 +176,8 @@ using torch::autograd::variable_list;
 // back-propagates through the recomputation into the input and the layer's parameters.
 struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
   static torch::Tensor forward(AutogradContext* actx, torch::Tensor x, torch::TensorList params,
-                               DecoderLayerImpl* layer, const AttentionContext* ctx) {
+                               DecoderLayerImpl* layer, const AttentionContext* ctx, LayerParamHooks* hooks,
+                               int64_t index) {
     actx->save_for_backward({x});
     actx->saved_data["cos"] = ctx->rope.cos;
     actx->saved_data["sin"] = ctx->rope.sin;
@@ -186,8 +187,13 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     // The layer is owned by the model, which outlives the graph built on its parameters.
     actx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
     actx->saved_data["num_params"] = static_cast<int64_t>(params.size());
+    actx->saved_data["hooks"] = reinterpret_cast<int64_t>(hooks);
+    actx->saved_data["index"] = index;
     torch::NoGradGuard no_grad;
-    return layer->forward(x, *ctx);
+    if (hooks) hooks->acquire(index);
+    torch::Tensor out = layer->forward(x, *ctx);
+    if (hooks) hooks->release(index);
+    return out;
   }
 
   static variable_list backward(AutogradContext* actx, variable_list grad_out) {
@@ -198,6 +204,9 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     if (actx->saved_data["has_mask"].toBool()) ctx.mask = actx->saved_data["mask"].toTensor();
     ctx.causal_only = actx->saved_data["causal_only"].toBool();
     const int64_t num_params = actx->saved_data["num_params"].toInt();
+    auto* hooks = reinterpret_cast<LayerParamHooks*>(actx->saved_data["hooks"].toInt());
+    const int64_t index = actx->saved_data["index"].toInt();
+    if (hooks) hooks->acquire(index);
     auto params = layer->parameters();  // same order as at forward time
 
     torch::AutoGradMode grad_on(true);
@@ -212,19 +221,32 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     variable_list result;
     size_t g = 0;
     result.push_back(xd.requires_grad() ? grads[g++] : torch::Tensor());
-    for (int64_t i = 0; i < num_params; ++i)
-      result.push_back(params[i].requires_grad() ? grads[g++] : torch::Tensor());
+    std::vector<torch::Tensor> param_grads;
+    for (const auto& p : params) param_grads.push_back(p.requires_grad() ? grads[g++] : torch::Tensor());
+    if (hooks) {  // sharded parameters: their gradients go to the hooks, not to .grad
+      out = torch::Tensor();
+      grads.clear();
+      hooks->gradients(index, param_grads);
+      hooks->release(index);
+    } else {
+      for (int64_t i = 0; i < num_params; ++i) result.push_back(param_grads[static_cast<size_t>(i)]);
+    }
     result.push_back(torch::Tensor());  // layer
     result.push_back(torch::Tensor());  // ctx
+    result.push_back(torch::Tensor());  // hooks
+    result.push_back(torch::Tensor());  // index
     return result;
   }
 };
 }  // namespace
 
-torch::Tensor DecoderLayerImpl::forward_checkpointed(const torch::Tensor& x,
-                                                     const AttentionContext& ctx) {
-  std::vector<torch::Tensor> params = parameters();
-  return CheckpointedLayer::apply(x, torch::TensorList(params), this, &ctx);
+torch::Tensor DecoderLayerImpl::forward_checkpointed(const torch::Tensor& x, const AttentionContext& ctx,
+                                                     LayerParamHooks* hooks, int64_t index) {
+  // Sharded parameters are not inputs of the node: their gradients go to the hooks, and an edge
+  // recorded now would carry the released (empty) shape into the recompute's graph.
+  std::vector<torch::Tensor> params;
+  if (!hooks) params = parameters();
+  return CheckpointedLayer::apply(x, torch::TensorList(params), this, &ctx, hooks, index);
 }
 
 }  // namespace safekey::model

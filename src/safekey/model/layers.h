@@ -76,13 +76,28 @@ class MlpImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Mlp);
 
+// Called around every use of a decoder layer's parameters when they live sharded across ranks
+// (ZeRO-3, train/zero3.h): acquire() makes them whole before the layer runs, release() drops them
+// after; in backward the layer is recomputed between another acquire/release and its parameters'
+// gradients are handed to gradients() (in parameters() order, undefined = none) instead of being
+// accumulated into .grad.
+class LayerParamHooks {
+ public:
+  virtual ~LayerParamHooks() = default;
+  virtual void acquire(int64_t layer) = 0;
+  virtual void release(int64_t layer) = 0;
+  virtual void gradients(int64_t layer, const std::vector<torch::Tensor>& grads) = 0;
+};
+
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_idx);
   // Pre-norm residual block: x [B, T, H] -> [B, T, H]
   torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx);
   // Same result, but the layer's activations are recomputed in backward (gradient checkpointing).
-  torch::Tensor forward_checkpointed(const torch::Tensor& x, const AttentionContext& ctx);
+  // With `hooks`: the layer's parameters are acquired/released around the forward and the recompute.
+  torch::Tensor forward_checkpointed(const torch::Tensor& x, const AttentionContext& ctx,
+                                     LayerParamHooks* hooks = nullptr, int64_t index = 0);
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};

@@ -40,7 +40,7 @@ StepResult safekey_step(model::DecoderModel& model, SafetyHead* head, const Batc
 
   // 2. Query-Mask Modeling.
   if (o.qmm) {
-    auto q = query_mask_loss(model, batch, o.qmm_pass, hidden, o.loss_chunk_tokens, o.host_values);
+    auto q = query_mask_loss(model, batch, o.qmm_pass, hidden, o.loss_chunk_tokens, o.host_values, o.uniform_passes);
     k_loss = q.k.loss;
     k_correct = q.k.correct_count;
     r.k_tokens = q.k.count;
@@ -64,6 +64,7 @@ StepResult safekey_step(model::DecoderModel& model, SafetyHead* head, const Batc
     }
     total = o.head_detach ? o.head_weight * hl.loss : total + o.head_weight * hl.loss;
   }
+  if (o.uniform_passes && hidden.requires_grad()) total = total + 0.0 * hidden.sum();  // backward reaches every layer
   {
     torch::NoGradGuard ng;
     auto f64 = [&](const torch::Tensor& t) { return t.detach().to(sft.loss.device(), torch::kFloat64).reshape({}); };

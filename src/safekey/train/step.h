@@ -30,6 +30,9 @@ struct StepOptions {
   // false: no device-to-host copy in the step (the trainer reads StepResult::terms once per
   // optimizer step); the double fields, logits and `finite` are then left unset.
   bool host_values = true;
+  // ZeRO-3: every rank must run the same passes (their layers gather parameters collectively), so
+  // the QMM forward runs even without a usable row and the backward always reaches every layer.
+  bool uniform_passes = false;
 };
 
 struct StepResult {

@@ -17,6 +17,7 @@
 #include "safekey/train/dataset.h"
 #include "safekey/train/optim.h"
 #include "safekey/train/step.h"
+#include "safekey/train/zero3.h"
 #include "safekey/util/error.h"
 #include "safekey/util/file.h"
 
@@ -80,8 +81,7 @@ void check_config(const TrainConfig& c) {
   SK_CHECK(c.max_seq_len > 1, "train: --max-seq-len must be > 1");
   SK_CHECK(c.dtype == "auto" || c.dtype == "float32" || c.dtype == "bfloat16",
            "train: --dtype must be auto, float32 or bfloat16, got '", c.dtype, "'");
-  SK_CHECK(c.zero_stage != 3, "train: --zero-stage 3 (parameter sharding) is not implemented yet; --plan plans it");
-  SK_CHECK(c.zero_stage >= 0 && c.zero_stage <= 2, "train: --zero-stage must be 0, 1 or 2, got ", c.zero_stage);
+  SK_CHECK(c.zero_stage >= 0 && c.zero_stage <= 3, "train: --zero-stage must be 0, 1, 2 or 3, got ", c.zero_stage);
   SK_CHECK(c.dist_bucket_mb > 0, "train: --dist-bucket-mb must be > 0");
   SK_CHECK(c.loss_chunk_tokens >= 0, "train: --loss-chunk-tokens must be >= 0");
   SK_CHECK(c.save_dtype == "auto" || c.save_dtype == "float32" || c.save_dtype == "bfloat16",
@@ -205,9 +205,14 @@ TrainResult run_training(const TrainConfig& cfg) {
     for (auto& p : (*head)->parameters()) group->broadcast(p, 0);  // one initialisation on every rank
   }
   const auto groups = make_param_groups(model, head.get(), cfg.weight_decay, cfg.reference_compat);
-  dist::ShardedAdamW opt(group, optim_params(groups), tensor::AdamWHyper{cfg.beta1, cfg.beta2, cfg.eps},
+  const auto oparams = optim_params(groups);
+  const bool zero3 = cfg.zero_stage == 3;
+  dist::ShardedAdamW opt(group, oparams, tensor::AdamWHyper{cfg.beta1, cfg.beta2, cfg.eps},
                          dist::ShardingOptions{static_cast<int>(cfg.zero_stage),
-                                               static_cast<int64_t>(cfg.dist_bucket_mb * 1024 * 1024)});
+                                               static_cast<int64_t>(cfg.dist_bucket_mb * 1024 * 1024),
+                                               zero3 ? layer_units(oparams) : std::vector<int>{}});
+  std::unique_ptr<Zero3Layers> zero3_layers;  // the layers gather their parameters around each use
+  if (zero3) zero3_layers = std::make_unique<Zero3Layers>(model, opt);
 
   const std::string metrics_path = path_join(cfg.output_dir, "metrics.jsonl");
   json run_config = cfg.to_json();
@@ -289,6 +294,7 @@ TrainResult run_training(const TrainConfig& cfg) {
   so.head_detach = cfg.head_detach;
   so.loss_chunk_tokens = cfg.loss_chunk_tokens;
   so.host_values = false;
+  so.uniform_passes = zero3;
   const auto t_start = Clock::now();
   const double elapsed_before = st.elapsed_s;
   const int64_t start_step = st.global_step;
@@ -343,6 +349,15 @@ TrainResult run_training(const TrainConfig& cfg) {
           terms = terms.defined() ? terms + r.terms * weights : r.terms * weights;
           sums.add_counts(r);
           for (auto& src : b.sources) m.record_ids.push_back(src);
+        } else if (zero3) {
+          // ZeRO-3: a rank without a micro-batch in this round still runs the same passes (their
+          // layers gather collectively), on the step's first micro-batch with a zero loss scale.
+          std::vector<const data::TokenizedExample*> rows;
+          for (int64_t k = 0; k < cfg.batch_size; ++k)
+            rows.push_back(&ds.examples[static_cast<size_t>(order[static_cast<size_t>(micro * cfg.batch_size + k)])]);
+          StepOptions idle = so;
+          idle.loss_scale = 0.0;
+          safekey_step(model, head.get(), collate(rows, pad_id), idle);
         }
         opt.accumulate_gradients();  // a collective at ZeRO-2: every rank takes part in every round
       }

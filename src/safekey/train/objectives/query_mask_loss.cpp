@@ -17,7 +17,8 @@ bool usable_row(const RowSpans& r) {
 }  // namespace
 
 QmmResult query_mask_loss(model::DecoderModel& model, const Batch& batch, QmmPass pass,
-                          const torch::Tensor& sft_hidden, int64_t loss_chunk_tokens, bool host_values) {
+                          const torch::Tensor& sft_hidden, int64_t loss_chunk_tokens, bool host_values,
+                          bool always_forward) {
   QmmResult out;
   const auto device = model->parameters().front().device();
   auto ids_cpu = batch.input_ids.contiguous();
@@ -26,6 +27,14 @@ QmmResult query_mask_loss(model::DecoderModel& model, const Batch& batch, QmmPas
   for (int64_t b = 0; b < batch.batch_size(); ++b) {
     if (usable_row(batch.rows[static_cast<size_t>(b)])) rows.push_back(b);
     else ++out.skipped_rows;
+  }
+  if (rows.empty() && always_forward && pass != QmmPass::NoMask) {
+    model::ForwardInput in;
+    in.input_ids = batch.input_ids.narrow(0, 0, 1).narrow(1, 0, 1).to(device);
+    in.compute_logits = false;
+    out.k.loss = 0.0 * model->forward(in).hidden.sum().to(torch::kFloat32);
+    out.k.correct_count = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+    return out;
   }
   if (rows.empty()) {
     out.k.loss = torch::zeros({}, torch::TensorOptions().device(device));

@@ -34,6 +34,7 @@ struct QmmResult {
 // loss_chunk_tokens > 0: chunked cross-entropy over the K targets (lm_head_cross_entropy).
 QmmResult query_mask_loss(model::DecoderModel& model, const Batch& batch, QmmPass pass,
                           const torch::Tensor& sft_hidden = {}, int64_t loss_chunk_tokens = 0,
-                          bool host_values = true);
+                          bool host_values = true, bool always_forward = false);
+// always_forward (ZeRO-3): without a usable row, a one-token forward with a zero loss still runs.
 
 }  // namespace safekey::train
