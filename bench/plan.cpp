@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     bool ckpt;
   };
   for (Case c : {Case{1, 0, false}, Case{1, 0, true}, Case{2, 0, false}, Case{2, 1, false}, Case{2, 2, false},
-                 Case{2, 2, true}, Case{4, 1, true}, Case{4, 2, true}}) {
+                 Case{2, 2, true}, Case{2, 3, false}, Case{4, 1, true}, Case{4, 2, true}, Case{4, 3, true}}) {
     const std::string out = dir + "/run-" + std::to_string(c.W) + "-" + std::to_string(c.z) + (c.ckpt ? "-ck" : "");
     const std::string cmd = "SAFEKEY_MEMORY_METER=1 SAFEKEY_THREADS=1 " + safekey + " launch --nproc-per-node " +
                             std::to_string(c.W) + " --master-port 0 -- safekey train --model " + dir +

@@ -28,6 +28,7 @@ int run_plan(cli::Args& args) {
   const std::string dtype = args.str("dtype");
   in.dtype = dtype == "auto" ? (in.cuda ? "bfloat16" : "float32") : dtype;
   in.batch_size = args.i64("per-device-train-batch-size");
+  in.grad_accum = args.i64("gradient-accumulation-steps");
   in.seq_len = args.i64("max-seq-len");
   in.qmm_tokens = args.on("key-sentence-prediction") ? 512 : 0;
   in.safety_head = args.on("safety-head");
@@ -43,7 +44,7 @@ int run_plan(cli::Args& args) {
   std::cout << "memory plan: " << in.model.summary() << "\n"
             << p.parameters << " parameters (with the safety head: " << (in.safety_head ? "yes" : "no") << "), "
             << in.dtype << (in.dtype == "bfloat16" ? " with fp32 master weights" : "") << ", " << in.world_size
-            << " rank(s), ZeRO stage " << in.zero_stage << (in.zero_stage == 3 ? " (planned; the trainer runs 0-2)" : "")
+            << " rank(s), ZeRO stage " << in.zero_stage
             << ", micro-batch " << in.batch_size << " x " << in.seq_len << " tokens, "
             << (in.fused_attention ? "fused" : "math") << " attention, " << (in.cuda ? "CUDA" : "CPU") << "\n\n"
             << p.text() << "\nverdict: " << (p.fits ? "fits" : "does not fit") << " in " << in.device_memory_gb

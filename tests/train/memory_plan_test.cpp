@@ -51,13 +51,20 @@ TEST(MemoryPlan, StagesShardWhatTheyShouldOfThe7BModel) {
   EXPECT_DOUBLE_EQ(line(z1, "gradients"), 2 * N);
   const auto z2 = plan_memory(qwen7b(8, 2));
   EXPECT_DOUBLE_EQ(line(z2, "gradients"), 2 * N + 4 * N / 8);
-  // ZeRO-3: a shard of everything plus the largest gathered unit (the 152064 x 3584 embedding) and a
-  // prefetched decoder layer.
-  double layer0 = 0;
-  for (const auto& s : qwen7b(8, 3).model.parameter_shapes())
-    if (s.name.rfind("model.layers.0.", 0) == 0) layer0 += static_cast<double>(s.shape[0]) * (s.shape.size() > 1 ? s.shape[1] : 1);
+  // ZeRO-3: slices of the decoder layers plus one gathered layer; the embedding, the final norm, the
+  // LM head and the safety head whole on every rank.
+  double layer0 = 0, layers = 0;
+  for (const auto& s : qwen7b(8, 3).model.parameter_shapes()) {
+    double k = 1;
+    for (int64_t d : s.shape) k *= static_cast<double>(d);
+    if (s.name.rfind("model.layers.", 0) == 0) layers += k;
+    if (s.name.rfind("model.layers.0.", 0) == 0) layer0 += k;
+  }
+  const double outer = N - layers;
+  EXPECT_NEAR(outer, 2 * 152064.0 * 3584 + 3584 + 2 * 3585, 1.0);
   const auto z3 = plan_memory(qwen7b(8, 3));
-  EXPECT_DOUBLE_EQ(line(z3, "parameters"), 2 * N / 8 + 2 * (152064.0 * 3584 + layer0));
+  EXPECT_DOUBLE_EQ(line(z3, "parameters"), 2 * layers / 8 + 2 * layer0 + 2 * outer);
+  EXPECT_DOUBLE_EQ(line(z3, "gradients"), 4 * N / 8 + 2 * layer0 + 2 * outer);
   EXPECT_DOUBLE_EQ(line(z3, "optimizer state"), 12 * N / 8);
   // Activations and logits do not depend on the stage or the world size.
   EXPECT_DOUBLE_EQ(line(base, "activations"), line(z3, "activations"));

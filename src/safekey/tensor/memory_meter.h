@@ -1,8 +1,8 @@
-// Bytes of CPU memory libtorch allocates, counted exactly: a meter installs c10's memory-reporting
-// hook (the one the profiler uses) on the calling thread, and libtorch's CPU allocator reports every
-// allocation and free made on that thread while the meter lives. Used to check that loading never
-// holds more than one model (plus one tensor) and to compare `train --plan` with a real run.
-// Allocations made before the meter, or freed on other threads, are not counted.
+// Bytes of CPU memory libtorch allocates, counted exactly: the first meter wraps libtorch's CPU
+// allocator (c10::SetCPUAllocator) with one that counts every live allocation, on any thread. A
+// meter reports the bytes allocated since it started and not yet freed, and their peak. Used to
+// check that loading never holds more than one model (plus one tensor) and to compare `train --plan`
+// with a real run. Tensors allocated before the first meter are not counted (nor their frees).
 #pragma once
 #include <cstdint>
 #include <memory>

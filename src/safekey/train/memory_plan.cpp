@@ -62,22 +62,23 @@ MemoryPlan plan_memory(const PlanInput& in) {
   const double e = in.dtype == "bfloat16" ? 2 : 4;
   const bool mixed = e < 4;
   MemoryPlan p;
-  // ZeRO-3 gathers one unit at a time: a decoder layer, or the embedding / final norm / LM head.
-  double N = 0, largest_unit = 0, largest_layer = 0;
+  // ZeRO-3 (train/zero3.h) shards the decoder layers and gathers one at a time; the embeddings, the
+  // final norm and the LM head (and the safety head) stay whole on every rank.
+  double N = 0, layers = 0, largest_layer = 0;
   {
     std::map<std::string, double> units;
     for (const auto& s : m.parameter_shapes()) {
       const double k = static_cast<double>(numel(s.shape));
       N += k;
       const auto pos = s.name.find(".layers.");
-      units[pos == std::string::npos ? s.name : s.name.substr(0, s.name.find('.', pos + 8))] += k;
+      if (pos == std::string::npos) continue;
+      layers += k;
+      units[s.name.substr(0, s.name.find('.', pos + 8))] += k;
     }
-    for (const auto& [name, k] : units) {
-      largest_unit = std::max(largest_unit, k);
-      if (name.find(".layers.") != std::string::npos) largest_layer = std::max(largest_layer, k);
-    }
+    for (const auto& [name, k] : units) largest_layer = std::max(largest_layer, k);
   }
   if (in.safety_head) N += 2 * (static_cast<double>(m.hidden_size) + 1);
+  const double outer = N - layers;
   p.parameters = static_cast<int64_t>(N);
   auto add = [&](const std::string& what, double bytes, const std::string& formula) {
     p.lines.push_back({what, bytes, formula});
@@ -87,14 +88,15 @@ MemoryPlan plan_memory(const PlanInput& in) {
   const std::string Ns = cat(static_cast<int64_t>(N));
   // Parameters.
   if (z < 3) add("parameters", N * e, cat("N·", e, " (N = ", Ns, ")"));
-  else add("parameters (shards + gathered units)", N * e / W + (largest_unit + largest_layer) * e,
-           cat("N·", e, "/W + (largest unit ", static_cast<int64_t>(largest_unit), " + a prefetched layer ",
-               static_cast<int64_t>(largest_layer), ")·", e));
+  else add("parameters (layer slices + one gathered layer + the rest whole)",
+           layers * e / W + largest_layer * e + outer * e,
+           cat("layers·", e, "/W + a layer·", e, " + (embeddings, norm, LM head, head)·", e));
   // Gradients.
   if (z <= 1) add("gradients", N * e, cat("N·", e));
   else if (z == 2)
     add("gradients (one backward's full + fp32 shard)", N * e + N * 4 / W, cat("N·", e, " + N·4/W"));
-  else add("gradients (fp32 shard + one unit)", N * 4 / W + largest_unit * e, cat("N·4/W + largest unit·", e));
+  else add("gradients (fp32 slices + one layer + the rest whole)", N * 4 / W + largest_layer * e + outer * e,
+           cat("N·4/W + a layer·", e, " + (embeddings, norm, LM head, head)·", e));
   // Optimizer state: fp32 moments (and fp32 master weights for bf16 parameters).
   const double per = mixed ? 12 : 8;
   add("optimizer state", N * per / (z >= 1 ? W : 1), cat("N·", per, z >= 1 ? "/W" : ""));
@@ -111,10 +113,11 @@ MemoryPlan plan_memory(const PlanInput& in) {
   const int64_t qseq = std::min(in.qmm_tokens, in.seq_len);
   p.activations_without_ckpt = model_acts(in.seq_len, false) + (qseq > 0 ? model_acts(qseq, false) : 0);
   p.activations_with_ckpt = model_acts(in.seq_len, true) + (qseq > 0 ? model_acts(qseq, true) : 0);
-  add(in.gradient_checkpointing ? "activations (checkpointed)" : "activations",
-      in.gradient_checkpointing ? p.activations_with_ckpt : p.activations_without_ckpt,
+  const bool recompute = in.gradient_checkpointing || z == 3;  // ZeRO-3 layers always recompute
+  add(recompute ? "activations (checkpointed)" : "activations",
+      recompute ? p.activations_with_ckpt : p.activations_without_ckpt,
       cat("batch ", in.batch_size, " x seq ", in.seq_len, " (+ QMM ", qseq, " tokens/row); ",
-          in.gradient_checkpointing ? "layer inputs + one layer" : "every layer",
+          recompute ? "layer inputs + one layer" : "every layer",
           in.fused_attention ? ", fused attention" : ", math attention (seq² probabilities)"));
   // Logits of the cross-entropy: the LM head's output, its float32 copy, log-softmax and its gradient.
   const double targets = rows * static_cast<double>(in.seq_len) * in.target_fraction;
@@ -124,9 +127,29 @@ MemoryPlan plan_memory(const PlanInput& in) {
       cat(static_cast<int64_t>(chunk), " targets x vocab ", m.vocab_size,
           in.loss_chunk_tokens > 0 ? " (--loss-chunk-tokens)" : " (one pass)"));
   // Communication buffers: a flat bucket and its reduced / gathered copy.
+  // Communication buffers: a flat bucket and its reduced / gathered copy.
   if (in.world_size > 1 || z > 0)
     add("communication buffers", 2 * static_cast<double>(std::min<int64_t>(in.bucket_bytes, static_cast<int64_t>(N * e))),
         "2 x --dist-bucket-mb");
+  // The peak, as this implementation allocates (checked against counted allocations: bench_plan).
+  // Stages 0-2: the gradients are .grad tensors that autograd creates during backward while the
+  // activations and logits are still alive; the reductions and their buffers come after backward,
+  // when the activations are gone; at stage 2 the fp32 slices of earlier micro-batches persist with
+  // gradient accumulation. Stage 3: the layers' gradients go to fp32 slices during backward (one
+  // gathered layer and its gradients at a time); the whole-kept rest's gradients, its reductions and
+  // buffers come after backward.
+  const double P = p.lines[0].bytes, O = p.lines[2].bytes, A = p.lines[3].bytes, Lg = p.lines[4].bytes;
+  const double B = p.lines.size() > 5 ? p.lines[5].bytes : 0.0;
+  const double slices = N * 4 / W;
+  if (z < 3) {
+    const double during = A + Lg + N * e + (z == 2 && in.grad_accum > 1 ? slices : 0.0);
+    const double after = N * e + (z == 2 ? slices : 0.0) + B;
+    p.total_bytes = P + O + std::max(during, after);
+  } else {
+    const double during = A + Lg + slices + 2 * largest_layer * e;
+    const double after = outer * e + slices + B;
+    p.total_bytes = P + O + std::max(during, after);
+  }
   p.reserve_bytes = in.reserve_gb >= 0 ? in.reserve_gb * GiB
                     : in.cuda ? 1.5 * GiB + 0.05 * in.device_memory_gb * GiB
                               : 0.3 * GiB;
@@ -137,7 +160,9 @@ MemoryPlan plan_memory(const PlanInput& in) {
 std::string MemoryPlan::text() const {
   std::string s = "| per rank | bytes | how |\n|---|---|---|\n";
   for (const auto& l : lines) s += cat("| ", l.what, " | ", gib(l.bytes), " | ", l.formula, " |\n");
-  s += cat("| total (peak) | ", gib(total_bytes), " | + reserve ", gib(reserve_bytes), " |\n");
+  s += cat("| peak | ", gib(total_bytes),
+           " | parameters + optimizer state + the larger of forward/backward (activations, logits) and after "
+           "backward (gradients, buffers); + reserve ", gib(reserve_bytes), " |\n");
   s += cat("activations per micro-batch: ", gib(activations_without_ckpt), " without checkpointing, ",
            gib(activations_with_ckpt), " with\n");
   return s;

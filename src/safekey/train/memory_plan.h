@@ -16,9 +16,10 @@ namespace safekey::train {
 struct PlanInput {
   model::ModelConfig model;
   int world_size = 1;
-  int zero_stage = 0;            // 0..3 (3: parameters sharded; planned ahead of the trainer)
+  int zero_stage = 0;            // 0..3
   std::string dtype = "bfloat16";  // parameters and compute: float32 | bfloat16 (fp32 master + moments)
   int64_t batch_size = 1;        // rows per micro-batch
+  int64_t grad_accum = 1;        // micro-batches per optimizer step and rank
   int64_t seq_len = 8192;        // tokens per row
   double target_fraction = 1.0;  // share of the tokens that are SFT targets (the response)
   int64_t qmm_tokens = 512;      // tokens per row of the Query-Mask pass (U + K); 0 = QMM off
