@@ -151,6 +151,23 @@ TEST(DataParallel, ThreeRanksWithAnUnevenTailAndGradientCheckpointing) {
   expect_same_run(f.dir + "/w1", f.dir + "/w3", kRel, kWeights);
 }
 
+// Resumes the run in <dir>/b with `resume_args` (2 ranks) and expects it to equal the uninterrupted
+// run in <dir>/a: every step's loss and grad norm, and the bytes of `files` in the last checkpoint.
+static void expect_resumed_equals(const Fixture& f, const std::vector<std::string>& resume_args,
+                                  const std::vector<std::string>& files) {
+  auto b2 = run_launch(2, resume_args);
+  ASSERT_EQ(b2.exit_code, 0) << b2.err;
+  auto ma = train::read_metrics(f.dir + "/a/metrics.jsonl"), mb = train::read_metrics(f.dir + "/b/metrics.jsonl");
+  ASSERT_EQ(ma.size(), mb.size());
+  for (size_t i = 0; i < ma.size(); ++i) {
+    EXPECT_EQ(ma[i].loss, mb[i].loss) << "step " << i + 1;
+    EXPECT_EQ(ma[i].grad_norm, mb[i].grad_norm) << "step " << i + 1;
+  }
+  const std::string last = fs::path(train::list_checkpoints(f.dir + "/a").back()).filename();
+  for (const auto& file : files)
+    EXPECT_TRUE(read_file(f.dir + "/a/" + last + "/" + file) == read_file(f.dir + "/b/" + last + "/" + file)) << file;
+}
+
 // ZeRO-3: the decoder layers' parameters live sharded and are gathered around each use (forward,
 // and the recompute in backward, where their gradients are reduce-scattered). At 2 ranks (without
 // --gradient-checkpointing; the layers recompute anyway) and at 4 ranks with it, where the last step
@@ -182,14 +199,7 @@ TEST(DataParallel, ZeroThreeResumeIsBitExact) {
   ASSERT_EQ(a.exit_code, 0) << a.err;
   auto b1 = run_launch(2, plus(train_args(f, f.dir + "/b", 2), plus(z3, {"--max-steps", "5"})));
   ASSERT_EQ(b1.exit_code, 0) << b1.err;
-  auto b2 = run_launch(2, plus(train_args(f, f.dir + "/b", 2), plus(z3, {"--resume"})));
-  ASSERT_EQ(b2.exit_code, 0) << b2.err;
-  auto ma = train::read_metrics(f.dir + "/a/metrics.jsonl"), mb = train::read_metrics(f.dir + "/b/metrics.jsonl");
-  ASSERT_EQ(ma.size(), mb.size());
-  for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(ma[i].loss, mb[i].loss) << "step " << i + 1;
-  const std::string last = fs::path(train::list_checkpoints(f.dir + "/a").back()).filename();
-  EXPECT_TRUE(read_file(f.dir + "/a/" + last + "/model/model.safetensors") ==
-              read_file(f.dir + "/b/" + last + "/model/model.safetensors"));
+  expect_resumed_equals(f, plus(train_args(f, f.dir + "/b", 2), plus(z3, {"--resume"})), {"model/model.safetensors"});
 }
 
 // Resume at W=2 (ZeRO-1: per-rank optimizer partitions) continues bit-exactly: a run stopped after 5
@@ -211,18 +221,9 @@ TEST(DataParallel, ResumeAtTwoRanksIsBitExactAndAnotherWorldSizeIsRefused) {
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.err.find("world_size: 2 -> 1"), std::string::npos) << refused.err;
 
-  auto b2 = run_launch(2, plus(train_args(f, f.dir + "/b", 2), plus(z1, {"--resume"})));
-  ASSERT_EQ(b2.exit_code, 0) << b2.err;
-  auto ma = train::read_metrics(f.dir + "/a/metrics.jsonl"), mb = train::read_metrics(f.dir + "/b/metrics.jsonl");
-  ASSERT_EQ(ma.size(), mb.size());
-  for (size_t i = 0; i < ma.size(); ++i) {
-    EXPECT_EQ(ma[i].loss, mb[i].loss) << "step " << i + 1;
-    EXPECT_EQ(ma[i].grad_norm, mb[i].grad_norm) << "step " << i + 1;
-  }
-  const std::string last = fs::path(train::list_checkpoints(f.dir + "/a").back()).filename();
-  for (const char* file : {"model/model.safetensors", "optimizer-rank-00000-of-00002.safetensors",
-                           "optimizer-rank-00001-of-00002.safetensors", "safety_head.safetensors"})
-    EXPECT_TRUE(read_file(f.dir + "/a/" + last + "/" + file) == read_file(f.dir + "/b/" + last + "/" + file)) << file;
+  expect_resumed_equals(f, plus(train_args(f, f.dir + "/b", 2), plus(z1, {"--resume"})),
+                        {"model/model.safetensors", "optimizer-rank-00000-of-00002.safetensors",
+                         "optimizer-rank-00001-of-00002.safetensors", "safety_head.safetensors"});
 }
 
 // SIGKILL of rank 1 in the middle of a run: the launcher stops rank 0, exits non-zero naming rank 1
