@@ -246,32 +246,19 @@ void ShardedAdamW::reduce_gradients() {
 double ShardedAdamW::clip_grad_norm(double max_norm) {
   if (!reduced_) reduce_gradients();
   torch::NoGradGuard ng;
-  double total = 0;
-  if (sharding_.stage < 2) {
-    std::vector<at::Tensor> norms;
-    for (size_t i = 0; i < params_.size(); ++i)
-      if (global_has_[i] && params_[i].param.grad().defined())
-        norms.push_back(params_[i].param.grad().to(torch::kFloat32).norm());
-    if (norms.empty()) return 0.0;
-    total = torch::stack(norms).norm().item<double>();
-  } else {
-    double sq = 0;
+  if (sharding_.stage < 2) {  // every rank holds the reduced, whole gradients
+    std::vector<at::Tensor> ps;
+    for (const auto& op : params_) ps.push_back(op.param);
+    return tensor::clip_grad_norm(ps, max_norm);
+  }
+  double sq = 0;
+  for (auto& b : buckets_)
+    if (b.grad_shard.defined()) sq += b.grad_shard.pow(2).sum().item<double>();
+  const double total = std::sqrt(group_->all_reduce_sum(std::vector<double>{sq})[0]);
+  const double coef = max_norm / (total + 1e-6);
+  if (max_norm > 0 && coef < 1.0)
     for (auto& b : buckets_)
-      if (b.grad_shard.defined()) sq += b.grad_shard.pow(2).sum().item<double>();
-    total = std::sqrt(group_->all_reduce_sum(std::vector<double>{sq})[0]);
-  }
-  if (max_norm > 0) {
-    const double coef = max_norm / (total + 1e-6);
-    if (coef < 1.0) {
-      if (sharding_.stage < 2) {
-        for (size_t i = 0; i < params_.size(); ++i)
-          if (params_[i].param.grad().defined()) params_[i].param.grad().mul_(coef);
-      } else {
-        for (auto& b : buckets_)
-          if (b.grad_shard.defined()) b.grad_shard.mul_(coef);
-      }
-    }
-  }
+      if (b.grad_shard.defined()) b.grad_shard.mul_(coef);
   return total;
 }
 

@@ -17,4 +17,20 @@ void adamw_update(at::Tensor& w, const at::Tensor& g, at::Tensor& exp_avg, at::T
   w.addcdiv_(exp_avg, denom, -lr / bc1);
 }
 
+double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> norms;
+  for (const auto& p : params)
+    if (p.grad().defined()) norms.push_back(p.grad().to(torch::kFloat32).norm());
+  if (norms.empty()) return 0.0;
+  const double total = torch::stack(norms).norm().item<double>();
+  if (max_norm > 0) {
+    const double coef = max_norm / (total + 1e-6);
+    if (coef < 1.0)
+      for (const auto& p : params)
+        if (p.grad().defined()) p.grad().mul_(coef);
+  }
+  return total;
+}
+
 }  // namespace safekey::tensor

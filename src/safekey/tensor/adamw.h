@@ -6,6 +6,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace safekey::tensor {
 
@@ -15,5 +16,10 @@ struct AdamWHyper {
 
 void adamw_update(at::Tensor& w, const at::Tensor& g, at::Tensor& exp_avg, at::Tensor& exp_avg_sq, int64_t step,
                   double lr, double weight_decay, const AdamWHyper& h);
+
+// The global 2-norm of the gradients (norm of the per-parameter float32 norms, as
+// clip_grad_norm_); undefined gradients count as zero. When max_norm > 0, scales every gradient
+// by min(1, max_norm / (norm + 1e-6)). Returns the norm before clipping.
+double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm);
 
 }  // namespace safekey::tensor

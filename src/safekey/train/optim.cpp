@@ -57,20 +57,4 @@ double lr_lambda(int64_t step, int64_t warmup_steps, int64_t total_steps, bool c
   return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
 }
 
-double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
-  torch::NoGradGuard ng;
-  std::vector<torch::Tensor> norms;
-  for (const auto& p : params)
-    if (p.grad().defined()) norms.push_back(p.grad().to(torch::kFloat32).norm());
-  if (norms.empty()) return 0.0;
-  const double total = torch::stack(norms).norm().item<double>();
-  if (max_norm > 0) {
-    const double coef = max_norm / (total + 1e-6);
-    if (coef < 1.0)
-      for (const auto& p : params)
-        if (p.grad().defined()) p.grad().mul_(coef);
-  }
-  return total;
-}
-
 }  // namespace safekey::train

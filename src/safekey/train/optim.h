@@ -55,10 +55,8 @@ std::vector<dist::OptimParam> optim_params(const std::vector<ParamGroup>& groups
 // 0.5·(1 + cos(π·progress)). constant = true: warm-up then 1.
 double lr_lambda(int64_t step, int64_t warmup_steps, int64_t total_steps, bool constant = false);
 
-// The global 2-norm of the gradients (norm of the per-parameter float32 norms, as
-// clip_grad_norm_); undefined gradients count as zero. When max_norm > 0, scales every gradient
-// by min(1, max_norm / (norm + 1e-6)). Returns the norm before clipping.
-double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+// Global-norm gradient clipping (tensor/adamw.h), also what dist::ShardedAdamW runs at stages 0-1.
+using tensor::clip_grad_norm;
 
 // Every parameter of the groups.
 std::vector<torch::Tensor> all_params(const std::vector<ParamGroup>& groups);
