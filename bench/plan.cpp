@@ -3,6 +3,7 @@
 // in float32 under `safekey launch` with SAFEKEY_MEMORY_METER=1, which counts every byte libtorch
 // allocates on the training thread (tensor/memory_meter.h); the peak per rank is compared with the
 // plan's total for the same model, batch, sequence, world size, stage and checkpointing.
+// Also: the bytes held once loaded (rank 0) and the mean step time after the first step.
 // Usage: bench_plan [--hidden 512] [--layers 6] [--vocab 16000] [--seq 256] [--steps 2]
 #include <torch/version.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <sstream>
 #include <string>
 
 #include "common.h"
@@ -59,15 +61,16 @@ int main(int argc, char** argv) {
               "the CPU, libtorch %s\n",
               cfg.summary().c_str(), static_cast<long long>(cfg.num_parameters()), static_cast<long long>(batch),
               static_cast<long long>(o.seq), static_cast<long long>(ke - q), TORCH_VERSION);
-  std::printf("| ranks | ZeRO | checkpointing | plan (MiB) | measured peak, rank 0 (MiB) | plan / measured |\n"
-              "|---|---|---|---|---|---|\n");
+  std::printf("| ranks | ZeRO | checkpointing | plan (MiB) | measured peak, rank 0 (MiB) | plan / measured | loaded, rank 0 (MiB) | step (s) |\n"
+              "|---|---|---|---|---|---|---|---|\n");
   const std::string safekey = bench::exe_dir() + "/safekey";
   struct Case {
     int W, z;
     bool ckpt;
   };
   for (Case c : {Case{1, 0, false}, Case{1, 0, true}, Case{2, 0, false}, Case{2, 1, false}, Case{2, 2, false},
-                 Case{2, 2, true}, Case{2, 3, false}, Case{4, 1, true}, Case{4, 2, true}, Case{4, 3, true}}) {
+                 Case{2, 2, true}, Case{2, 3, false}, Case{4, 0, true}, Case{4, 1, true}, Case{4, 2, true},
+                 Case{4, 3, true}}) {
     const std::string out = dir + "/run-" + std::to_string(c.W) + "-" + std::to_string(c.z) + (c.ckpt ? "-ck" : "");
     const std::string cmd = "SAFEKEY_MEMORY_METER=1 SAFEKEY_THREADS=1 " + safekey + " launch --nproc-per-node " +
                             std::to_string(c.W) + " --master-port 0 -- safekey train --model " + dir +
@@ -80,7 +83,21 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "run failed: see %s.log\n", out.c_str());
       return 1;
     }
-    const double measured = read_json_file(out + "/memory.json")["cpu_peak_bytes_per_rank"][0].get<double>();
+    const json mem = read_json_file(out + "/memory.json");
+    const double measured = mem["cpu_peak_bytes_per_rank"][0].get<double>();
+    const double loaded = mem["cpu_peak_after_load_bytes_per_rank"][0].get<double>();
+    // Step time: the mean over the steps after the first (which also pays for the first allocations).
+    double step_s = 0;
+    int64_t n = 0;
+    std::istringstream lines(read_file(out + "/metrics.jsonl"));
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) continue;
+      const json m = json::parse(line);
+      if (m["step"].get<int64_t>() == 1 && o.steps > 1) continue;
+      step_s += m["step_s"].get<double>();
+      ++n;
+    }
+    step_s /= static_cast<double>(std::max<int64_t>(1, n));
     train::PlanInput in;
     in.model = cfg;
     in.world_size = c.W;
@@ -94,8 +111,8 @@ int main(int argc, char** argv) {
     in.fused_attention = TORCH_VERSION_MAJOR >= 2;
     in.cuda = false;
     const auto p = train::plan_memory(in);
-    std::printf("| %d | %d | %s | %.1f | %.1f | %.2f |\n", c.W, c.z, c.ckpt ? "yes" : "no", p.total_bytes / 1048576.0,
-                measured / 1048576.0, p.total_bytes / measured);
+    std::printf("| %d | %d | %s | %.1f | %.1f | %.2f | %.1f | %.2f |\n", c.W, c.z, c.ckpt ? "yes" : "no",
+                p.total_bytes / 1048576.0, measured / 1048576.0, p.total_bytes / measured, loaded / 1048576.0, step_s);
     std::fflush(stdout);
   }
   std::system(("rm -rf " + dir).c_str());

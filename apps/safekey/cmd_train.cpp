@@ -38,6 +38,7 @@ int run_plan(cli::Args& args) {
            "--plan-attention must be auto, fused or math, got '", attention, "'");
   in.fused_attention = attention == "auto" ? TORCH_VERSION_MAJOR >= 2 : attention == "fused";
   in.loss_chunk_tokens = args.i64("loss-chunk-tokens");
+  in.zero3_prefetch = args.on("zero3-prefetch");
   in.bucket_bytes = static_cast<int64_t>(args.f64("dist-bucket-mb") * 1024 * 1024);
   in.device_memory_gb = args.f64("device-memory-gb");
   const auto p = train::plan_memory(in);
@@ -86,6 +87,7 @@ int run_train(cli::Args& args) {
   c.qmm_pass = pass == "full" ? train::QmmPass::FullMasked : train::QmmPass::Truncated;
   c.gradient_checkpointing = args.on("gradient-checkpointing");
   c.loss_chunk_tokens = args.i64("loss-chunk-tokens");
+  c.zero3_prefetch = args.on("zero3-prefetch");
   c.reference_compat = args.on("reference-compat");
   c.dtype = args.str("dtype");
   c.device = args.str("device");

@@ -57,10 +57,10 @@ void check_collectives(dist::ProcessGroup& g) {
 // Parameters and gradients that every rank (and the one-process reference) can rebuild.
 std::vector<dist::OptimParam> make_params() {
   torch::manual_seed(5);
-  std::vector<dist::OptimParam> ps = {{"a", torch::randn({7, 5}), 0.1},
-                                      {"b", torch::randn({13}), 0.0},
-                                      {"never", torch::randn({4}), 0.1},
-                                      {"c", torch::randn({3, 3}), 0.1}};
+  std::vector<dist::OptimParam> ps = {{"a", torch::randn({7, 5}), 0.1, {}},
+                                      {"b", torch::randn({13}), 0.0, {}},
+                                      {"never", torch::randn({4}), 0.1, {}},
+                                      {"c", torch::randn({3, 3}), 0.1, {}}};
   for (auto& p : ps) p.param.set_requires_grad(true);
   return ps;
 }

@@ -1,4 +1,4 @@
-// Loading never holds a second model and saving never holds the whole model: bytes allocated by
+// Loading never holds a second model (nor a host copy of a tensor) and saving never holds the whole model: bytes allocated by
 // libtorch are counted exactly with tensor::CpuMemoryMeter (c10's memory-reporting hook). Catches: load_weights or a resume that
 // builds a whole model and copies it over (the old resume path: +1 model), and a meter that does
 // not see allocations or frees.
@@ -60,8 +60,10 @@ TEST(LoadMemory, LoadWeightsAddsOneTensorAtMost) {
   model::load_weights(m, dir);
   std::printf("load_weights: peak %lld bytes for a %lld-byte model\n", static_cast<long long>(meter.peak()),
               static_cast<long long>(whole));
-  EXPECT_LE(meter.peak(), kLargestTensor + kSlack);
-  EXPECT_GT(meter.peak(), 0) << "the meter saw nothing";
+  // The tensors are copied from the memory-mapped file straight into the parameters (no host
+  // copy per tensor): nothing beyond bookkeeping. Catches a per-tensor copy (+ the largest tensor)
+  // and a second model (+ the model).
+  EXPECT_LE(meter.peak(), kSlack);
 }
 
 TEST(LoadMemory, ResumeLoadsIntoTheRunsModel) {

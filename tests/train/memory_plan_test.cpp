@@ -63,7 +63,11 @@ TEST(MemoryPlan, StagesShardWhatTheyShouldOfThe7BModel) {
   const double outer = N - layers;
   EXPECT_NEAR(outer, 2 * 152064.0 * 3584 + 3584 + 2 * 3585, 1.0);
   const auto z3 = plan_memory(qwen7b(8, 3));
-  EXPECT_DOUBLE_EQ(line(z3, "parameters"), 2 * layers / 8 + 2 * layer0 + 2 * outer);
+  // Two whole layers with prefetch (the one in use and the next), one without.
+  EXPECT_DOUBLE_EQ(line(z3, "parameters"), 2 * layers / 8 + 2 * 2 * layer0 + 2 * outer);
+  auto no_prefetch = qwen7b(8, 3);
+  no_prefetch.zero3_prefetch = false;
+  EXPECT_DOUBLE_EQ(line(plan_memory(no_prefetch), "parameters"), 2 * layers / 8 + 2 * layer0 + 2 * outer);
   EXPECT_DOUBLE_EQ(line(z3, "gradients"), 4 * N / 8 + 2 * layer0 + 2 * outer);
   EXPECT_DOUBLE_EQ(line(z3, "optimizer state"), 12 * N / 8);
   // Activations and logits do not depend on the stage or the world size.

@@ -133,6 +133,12 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const Env& env, const GroupOp
 
 namespace {
 
+[[noreturn]] void collective_failed(ProcessGroup& g, const char* what, const std::exception& e) {
+  fail("rank ", g.rank(), ": ", what, " across ", g.size(), " ranks (", g.backend(), ") failed: ",
+       short_message(e), " (a peer rank may have exited or stalled beyond --dist-timeout ", g.timeout_s(),
+       " s; see its output)");
+}
+
 template <typename F>
 void run_collective(ProcessGroup& g, ProcessGroup::Impl& impl, const char* what, double& comm_s, F&& start) {
   const auto t0 = Clock::now();
@@ -140,9 +146,7 @@ void run_collective(ProcessGroup& g, ProcessGroup::Impl& impl, const char* what,
     auto work = start();
     work->wait(impl.timeout);
   } catch (const std::exception& e) {
-    fail("rank ", g.rank(), ": ", what, " across ", g.size(), " ranks (", g.backend(), ") failed: ",
-         short_message(e), " (a peer rank may have exited or stalled beyond --dist-timeout ", g.timeout_s(),
-         " s; see its output)");
+    collective_failed(g, what, e);
   }
   comm_s += std::chrono::duration<double>(Clock::now() - t0).count();
 }
@@ -183,6 +187,34 @@ void ProcessGroup::all_gather(const at::Tensor& in, at::Tensor& out) {
   for (int r = 0; r < size(); ++r) outs[0].push_back(out.view(-1).narrow(0, r * n, n));
   std::vector<at::Tensor> ins{in.view(-1)};
   run_collective(*this, *impl_, "all_gather", comm_s_, [&] { return impl_->backend->allgather(outs, ins); });
+}
+
+PendingWork ProcessGroup::all_gather_async(const at::Tensor& in, at::Tensor& out) {
+  const int64_t n = in.numel();
+  SK_CHECK(out.numel() == n * size(), "all_gather: output has ", out.numel(), " elements, expected ", n * size());
+  if (!impl_->backend) {
+    out.copy_(in.reshape(out.sizes()));
+    return {};
+  }
+  std::vector<std::vector<at::Tensor>> outs(1);
+  for (int r = 0; r < size(); ++r) outs[0].push_back(out.view(-1).narrow(0, r * n, n));
+  std::vector<at::Tensor> ins{in.view(-1)};
+  decltype(impl_->backend->allgather(outs, ins)) work;
+  try {
+    work = impl_->backend->allgather(outs, ins);
+  } catch (const std::exception& e) {
+    collective_failed(*this, "all_gather", e);
+  }
+  // The work keeps its tensors alive; the wait is timed into the communication share.
+  return PendingWork([this, work, outs, ins]() mutable {
+    const auto t0 = Clock::now();
+    try {
+      work->wait(impl_->timeout);
+    } catch (const std::exception& e) {
+      collective_failed(*this, "all_gather", e);
+    }
+    comm_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
+  });
 }
 
 void ProcessGroup::reduce_scatter_sum(const at::Tensor& in, at::Tensor& out) {

@@ -8,6 +8,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,24 @@
 #include "safekey/dist/env.h"
 
 namespace safekey::dist {
+
+// A collective started without waiting (ProcessGroup::all_gather_async). wait() completes it,
+// bounded by the group's timeout, and is idempotent; the caller keeps its tensors alive until then.
+class PendingWork {
+ public:
+  PendingWork() = default;
+  explicit PendingWork(std::function<void()> wait) : wait_(std::move(wait)) {}
+  bool pending() const { return static_cast<bool>(wait_); }
+  void wait() {
+    if (!wait_) return;
+    auto w = std::move(wait_);
+    wait_ = nullptr;
+    w();
+  }
+
+ private:
+  std::function<void()> wait_;
+};
 
 struct GroupOptions {
   std::string backend = "auto";  // auto (nccl on CUDA, gloo on the CPU) | gloo | nccl
@@ -44,6 +63,9 @@ class ProcessGroup {
   void all_reduce_max(at::Tensor& t);
   // out[r·n : (r+1)·n] = rank r's `in` (n = in.numel(); out has size()·n elements).
   void all_gather(const at::Tensor& in, at::Tensor& out);
+  // The same, started now and completed by wait() (overlaps communication with compute; the
+  // backend's own threads or streams carry it). Every rank must start its collectives in the same order.
+  PendingWork all_gather_async(const at::Tensor& in, at::Tensor& out);
   // out = this rank's n-element slice of the sum over ranks of `in` (size()·n elements).
   void reduce_scatter_sum(const at::Tensor& in, at::Tensor& out);
   void broadcast(at::Tensor& t, int root);

@@ -22,6 +22,8 @@ struct ShardedAdamW::Bucket {
   int unit = -1;                 // stage 3: the unit whose parameters live sharded
   at::Tensor data;               // stage 3 units: this rank's slice of the parameter values [shard]
   bool gathered = true;
+  at::Tensor prefetched;  // stage 3: the unit's whole values being gathered ahead of use
+  PendingWork prefetch;
 };
 
 struct ShardedAdamW::Segment {
@@ -44,13 +46,22 @@ ShardedAdamW::ShardedAdamW(std::shared_ptr<ProcessGroup> group, std::vector<Opti
   auto add_to = [&](Bucket& b, size_t i) {
     b.params.push_back(i);
     b.offsets.push_back(b.numel);
-    b.numel += params_[i].param.numel();
+    b.numel += numels_[i];
   };
+  size_t placeholders = 0, unit_params = 0;  // stage 3: placeholders = slices loaded afterwards
   for (size_t i = 0; i < params_.size(); ++i) {
-    const auto& p = params_[i].param;
-    SK_CHECK(p.defined() && p.is_contiguous(), "ShardedAdamW: parameter ", params_[i].name, " is not contiguous");
-    shapes_.push_back(p.sizes().vec());
-    numels_.push_back(p.numel());
+    const auto& op = params_[i];
+    SK_CHECK(op.param.defined() && op.param.is_contiguous(), "ShardedAdamW: parameter ", op.name, " is not contiguous");
+    const bool placeholder = !op.shape.empty() && op.param.sizes() != at::IntArrayRef(op.shape);
+    if (placeholder)
+      SK_CHECK(s3 && sharding_.unit_of_param[i] >= 0 && op.param.numel() == 0, "ShardedAdamW: parameter ", op.name,
+               " is a placeholder outside a stage-3 unit");
+    placeholders += placeholder ? 1 : 0;
+    unit_params += s3 && sharding_.unit_of_param[i] >= 0 ? 1 : 0;
+    shapes_.push_back(placeholder ? op.shape : op.param.sizes().vec());
+    int64_t n = 1;
+    for (int64_t d : shapes_.back()) n *= d;
+    numels_.push_back(n);
   }
   if (s3) {  // one bucket per unit, in unit order
     std::map<int, size_t> bucket_of_unit;
@@ -113,17 +124,22 @@ ShardedAdamW::ShardedAdamW(std::shared_ptr<ProcessGroup> group, std::vector<Opti
   steps_.assign(params_.size(), 0);
   local_has_.assign(params_.size(), 0);
   global_has_.assign(params_.size(), 0);
+  const bool deferred = placeholders > 0;
+  SK_CHECK(!deferred || placeholders == unit_params,
+           "ShardedAdamW: stage 3 with some layer parameters deferred and others whole");
   if (s3) {  // keep this rank's slice of every unit, then drop the whole parameters
     for (int u = 0; u < num_units(); ++u) {
       auto& b = buckets_[unit_bucket_[static_cast<size_t>(u)]];
       b.data = torch::zeros({b.shard}, params_[b.params.front()].param.options().requires_grad(false));
+      b.gathered = !deferred;
     }
-    reshard_all();
+    if (!deferred) reshard_all();  // else: the slices are loaded by load_unit_slices
   }
 }
 
 void ShardedAdamW::reshard_all() {
   torch::NoGradGuard ng;
+  drop_prefetches();
   for (int u = 0; u < num_units(); ++u) {
     auto& b = buckets_[unit_bucket_[static_cast<size_t>(u)]];
     SK_CHECK(b.gathered, "ShardedAdamW::reshard_all: unit ", u, " is not gathered");
@@ -137,12 +153,50 @@ void ShardedAdamW::reshard_all() {
   }
 }
 
+void ShardedAdamW::load_unit_slices(const std::function<void(size_t, int64_t, at::Tensor)>& read) {
+  torch::NoGradGuard ng;
+  drop_prefetches();
+  for (int u = 0; u < num_units(); ++u) {
+    auto& b = buckets_[unit_bucket_[static_cast<size_t>(u)]];
+    SK_CHECK(!b.gathered, "ShardedAdamW::load_unit_slices: unit ", u, " is gathered");
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      const int64_t o = b.offsets[k], n = numels_[b.params[k]];
+      const int64_t lo = std::max(o, b.own_begin), hi = std::min(o + n, b.own_end);
+      if (lo < hi) read(b.params[k], lo - o, b.data.narrow(0, lo - b.own_begin, hi - lo));
+    }
+  }
+}
+
+void ShardedAdamW::prefetch_unit(int unit) {
+  if (unit < 0 || unit >= num_units()) return;
+  auto& b = buckets_[unit_bucket_[static_cast<size_t>(unit)]];
+  if (b.gathered || b.prefetched.defined()) return;
+  torch::NoGradGuard ng;
+  b.prefetched = torch::empty({b.shard * group_->size()}, b.data.options());
+  b.prefetch = group_->all_gather_async(b.data, b.prefetched);
+}
+
+void ShardedAdamW::drop_prefetches() {
+  for (int u = 0; u < num_units(); ++u) {
+    auto& b = buckets_[unit_bucket_[static_cast<size_t>(u)]];
+    b.prefetch.wait();  // the collective completes on every rank alike; its result is discarded
+    b.prefetched = at::Tensor();
+  }
+}
+
 void ShardedAdamW::gather_unit(int unit) {
   auto& b = buckets_[unit_bucket_.at(static_cast<size_t>(unit))];
   if (b.gathered) return;
   torch::NoGradGuard ng;
-  auto all = torch::empty({b.shard * group_->size()}, b.data.options());
-  group_->all_gather(b.data, all);
+  at::Tensor all;
+  if (b.prefetched.defined()) {
+    b.prefetch.wait();
+    all = std::move(b.prefetched);
+    b.prefetched = at::Tensor();
+  } else {
+    all = torch::empty({b.shard * group_->size()}, b.data.options());
+    group_->all_gather(b.data, all);
+  }
   for (size_t k = 0; k < b.params.size(); ++k) {
     const size_t i = b.params[k];
     params_[i].param.set_data(all.narrow(0, b.offsets[k], numels_[i]).view(shapes_[i]));
@@ -154,7 +208,8 @@ void ShardedAdamW::release_unit(int unit) {
   auto& b = buckets_[unit_bucket_.at(static_cast<size_t>(unit))];
   if (!b.gathered) return;
   torch::NoGradGuard ng;
-  for (size_t i : b.params) params_[i].param.set_data(torch::empty({0}, params_[i].param.options().requires_grad(false)));
+  for (size_t i : b.params)
+    params_[i].param.set_data(torch::empty(std::vector<int64_t>(shapes_[i].size(), 0), b.data.options()));
   b.gathered = false;
 }
 
@@ -263,6 +318,7 @@ double ShardedAdamW::clip_grad_norm(double max_norm) {
 }
 
 void ShardedAdamW::step(double lr) {
+  drop_prefetches();  // gathered before this update: stale afterwards
   if (!reduced_) reduce_gradients();
   torch::NoGradGuard ng;
   for (size_t i = 0; i < params_.size(); ++i)

@@ -22,6 +22,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ struct OptimParam {
   std::string name;  // stable name (checkpoint key)
   at::Tensor param;  // contiguous leaf parameter
   double weight_decay = 0;
+  // Stage 3 only: the real shape of a deferred parameter (an empty placeholder until its unit is
+  // gathered; model/layers.h ParamInit). Empty: param.sizes().
+  std::vector<int64_t> shape;
 };
 
 struct ShardingOptions {
@@ -82,11 +86,20 @@ class ShardedAdamW {
   // load of the whole model); reshard_all takes the slices from whole parameters (after a load).
   int num_units() const { return static_cast<int>(unit_bucket_.size()); }
   void gather_unit(int unit);
+  // Starts gathering a unit ahead of its use (a no-op when gathered or already started, or out of
+  // range); gather_unit then only waits. The optimizer step drops prefetches (their values would be
+  // stale), as does drop_prefetches().
+  void prefetch_unit(int unit);
+  void drop_prefetches();
   void release_unit(int unit);
   void reduce_unit_gradients(int unit, const std::vector<std::pair<size_t, at::Tensor>>& grads);
   void gather_all();
   void release_all();
   void reshard_all();
+  // Stage 3: fills this rank's slice of every unit directly (a low-memory load, without whole
+  // parameters): read(param index, begin, dst) must write elements [begin, begin + dst.numel()) of
+  // the flattened parameter into dst. The units must be released.
+  void load_unit_slices(const std::function<void(size_t, int64_t, at::Tensor)>& read);
   int stage() const { return sharding_.stage; }
   ProcessGroup& group() { return *group_; }
   const std::vector<OptimParam>& params() const { return params_; }

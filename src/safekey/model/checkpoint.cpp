@@ -1,6 +1,8 @@
 // HF checkpoint folders <-> DecoderModel: load_model, save_model, init_weights.
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cstring>
+#include <map>
 #include <set>
 
 #include "safekey/io/safetensors.h"
@@ -44,22 +46,58 @@ void init_weights(DecoderModel& m, uint64_t seed) {
   }
 }
 
-DecoderModel load_model(const std::string& dir, torch::ScalarType dtype, torch::Device device) {
+DecoderModel load_model(const std::string& dir, torch::ScalarType dtype, torch::Device device, bool defer_layers) {
   SK_CHECK(path_exists(dir), dir, ": no such model folder");
   SK_CHECK(is_directory(dir), dir, ": not a folder (expected an HF model folder with config.json)");
   const std::string config_path = path_join(dir, "config.json");
   SK_CHECK(path_exists(config_path), config_path, ": missing (not an HF model folder?)");
-  DecoderModel m(ModelConfig::from_file(config_path));
-  m->to(device, dtype);
+  DecoderModel m(ModelConfig::from_file(config_path), ModelInit{dtype, device, defer_layers});
   m->eval();
   load_weights(m, dir);
   return m;
+}
+
+namespace {
+
+// A tensor over the view's bytes without copying them (the mapping must outlive it), or a copy when
+// the bytes are not aligned for the element type.
+torch::Tensor view_tensor(const io::TensorView& v, const std::string& where) {
+  const torch::ScalarType st = to_torch_dtype(v.dtype(), where);
+  const auto opts = torch::TensorOptions().dtype(st);
+  const size_t elem = io::dtype_size(v.dtype());
+  if (reinterpret_cast<uintptr_t>(v.data) % elem != 0) return tensor_from_view(v, where);
+  return torch::from_blob(const_cast<uint8_t*>(v.data), v.shape(), opts);
+}
+
+}  // namespace
+
+void read_tensor_range(const io::Checkpoint& ckpt, const std::string& name, int64_t begin, torch::Tensor dst) {
+  io::TensorView v = ckpt.get(name);
+  const std::string where = ckpt.file_of(name) + ": tensor '" + name + "'";
+  const int64_t n = dst.numel();
+  const int64_t total = static_cast<int64_t>(v.nbytes / io::dtype_size(v.dtype()));
+  SK_CHECK(begin >= 0 && begin + n <= total, where, ": elements [", begin, ", ", begin + n, ") out of range (", total, ")");
+  if (n == 0) return;
+  const size_t elem = io::dtype_size(v.dtype());
+  const uint8_t* first = v.data + static_cast<size_t>(begin) * elem;
+  const auto opts = torch::TensorOptions().dtype(to_torch_dtype(v.dtype(), where));
+  torch::Tensor src;  // the elements in the file's dtype, over the mapping when aligned
+  if (reinterpret_cast<uintptr_t>(first) % elem == 0) {
+    src = torch::from_blob(const_cast<uint8_t*>(first), {n}, opts);
+  } else {
+    src = torch::empty({n}, opts);
+    std::memcpy(src.data_ptr(), first, static_cast<size_t>(n) * elem);
+  }
+  torch::NoGradGuard no_grad;
+  dst.view({-1}).copy_(src);
 }
 
 void load_weights(DecoderModel& m, const std::string& dir) {
   const std::string config_path = path_join(dir, "config.json");
   const ModelConfig& cfg = m->config();
   io::Checkpoint ckpt = io::Checkpoint::open(dir);
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (auto& ps : cfg.parameter_shapes()) shapes[ps.name] = ps.shape;
   std::set<std::string> used;
   {
     torch::NoGradGuard no_grad;
@@ -68,13 +106,17 @@ void load_weights(DecoderModel& m, const std::string& dir) {
                config_path, ": ", cfg.architecture, ")");
       io::TensorView v = ckpt.get(name);
       const std::string& file = ckpt.file_of(name);
-      SK_CHECK(torch::IntArrayRef(v.shape()) == p.sizes(), file, ": tensor '", name, "' has shape ",
-               shape_str(v.shape()), " but ", config_path, " implies ", shape_str(p.sizes()));
+      // A placeholder (deferred layer parameter) has no elements; its shape is the config's.
+      const bool placeholder = p.numel() == 0 && shapes.count(name) && !shapes[name].empty() &&
+                               torch::IntArrayRef(shapes[name]) != p.sizes();
+      const torch::IntArrayRef want = placeholder ? torch::IntArrayRef(shapes[name]) : p.sizes();
+      SK_CHECK(torch::IntArrayRef(v.shape()) == want, file, ": tensor '", name, "' has shape ",
+               shape_str(v.shape()), " but ", config_path, " implies ", shape_str(want));
       SK_CHECK(v.dtype() == io::DType::F32 || v.dtype() == io::DType::BF16 ||
                    v.dtype() == io::DType::F16 || v.dtype() == io::DType::F64,
                file, ": tensor '", name, "' has dtype ", io::dtype_name(v.dtype()),
                " (expected a floating-point dtype)");
-      p.copy_(tensor_from_view(v, file + ": tensor '" + name + "'"));
+      if (!placeholder) p.copy_(view_tensor(v, file + ": tensor '" + name + "'"));
       used.insert(name);
     }
   }
@@ -87,12 +129,14 @@ void load_weights(DecoderModel& m, const std::string& dir) {
   }
 }
 
-void save_model(DecoderModel& m, const std::string& dir, int64_t max_shard_bytes,
-                const std::string& dtype) {
+void save_model(DecoderModel& m, const std::string& dir, int64_t max_shard_bytes, const std::string& dtype,
+                const std::function<void(const std::string&)>& before_fetch) {
   auto params = m->hf_named_parameters();
   SK_CHECK(!params.empty(), dir, ": model has no parameters");
   torch::ScalarType st = dtype.empty() ? params[0].second.scalar_type()
                                        : torch_dtype_from_name(canonical_dtype_name(dtype, "--dtype"));
+  std::map<std::string, std::vector<int64_t>> shapes;  // from the config: a ZeRO-3 layer may be released now
+  for (auto& ps : m->config().parameter_shapes()) shapes[ps.name] = ps.shape;
   make_dirs(dir);
   // Streamed: each shard's tensors are copied to the host (in the saved dtype) only while that shard
   // is written, so a save holds at most one shard on the host, never the whole model.
@@ -100,7 +144,11 @@ void save_model(DecoderModel& m, const std::string& dir, int64_t max_shard_bytes
   tensors.reserve(params.size());
   for (auto& [name, p] : params) {
     torch::Tensor param = p;
-    tensors.push_back({name, to_io_dtype(st), p.sizes().vec(), [param, st] {
+    const auto shape = shapes.count(name) ? shapes[name] : p.sizes().vec();
+    tensors.push_back({name, to_io_dtype(st), shape, [param, st, name = name, &before_fetch, shape] {
+                         if (before_fetch) before_fetch(name);
+                         SK_CHECK(param.sizes() == torch::IntArrayRef(shape), "save: parameter ", name,
+                                  " is not materialised (shape ", shape_str(param.sizes()), ")");
                          auto t = std::make_shared<torch::Tensor>(param.detach().to(torch::kCPU, st).contiguous());
                          return std::shared_ptr<const void>(t, t->data_ptr());
                        }});

@@ -21,20 +21,17 @@ void KVCache::select_rows(const torch::Tensor& rows) {
 // "model": the transformer body (HF's Qwen2Model / LlamaModel / Qwen3Model).
 class BodyImpl : public torch::nn::Module {
  public:
-  explicit BodyImpl(const ModelConfig& cfg) {
-    embed_tokens = register_module(
-        "embed_tokens", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.vocab_size, cfg.hidden_size)));
-    torch::NoGradGuard no_grad;
-    embed_tokens->weight.zero_();
+  BodyImpl(const ModelConfig& cfg, const ParamInit& whole, const ParamInit& layer_init) {
+    embed_tokens = register_module("embed_tokens", Embedding(cfg.vocab_size, cfg.hidden_size, whole));
     layers = register_module("layers", torch::nn::ModuleList());
     for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
-      DecoderLayer l(cfg, i);
+      DecoderLayer l(cfg, i, layer_init);
       layers->push_back(l);
       layer_ptrs.push_back(l.ptr());
     }
-    norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+    norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, whole));
   }
-  torch::nn::Embedding embed_tokens{nullptr};
+  Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   std::vector<std::shared_ptr<DecoderLayerImpl>> layer_ptrs;
   RMSNorm norm{nullptr};
@@ -46,10 +43,13 @@ struct DecoderModelImpl::Impl {
   torch::Tensor inv_freq;   // [head_dim/2] float32, CPU (moved per forward; tiny)
 };
 
-DecoderModelImpl::DecoderModelImpl(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_shared<Impl>()) {
-  impl_->body = register_module("model", std::make_shared<BodyImpl>(cfg));
+DecoderModelImpl::DecoderModelImpl(const ModelConfig& cfg, const ModelInit& init)
+    : cfg_(cfg), impl_(std::make_shared<Impl>()) {
+  const ParamInit whole{torch::TensorOptions().dtype(init.dtype).device(init.device), false};
+  const ParamInit layer_init{whole.options, init.defer_layers};
+  impl_->body = register_module("model", std::make_shared<BodyImpl>(cfg, whole, layer_init));
   if (!cfg.tie_word_embeddings)
-    impl_->lm_head = register_module("lm_head", Linear(cfg.hidden_size, cfg.vocab_size, false));
+    impl_->lm_head = register_module("lm_head", Linear(cfg.hidden_size, cfg.vocab_size, false, whole));
   impl_->inv_freq = rope_inv_freq(cfg);
 }
 
@@ -60,7 +60,11 @@ torch::Tensor DecoderModelImpl::lm_head_logits(const torch::Tensor& hidden) {
 
 std::vector<std::pair<std::string, torch::Tensor>> DecoderModelImpl::hf_named_parameters() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& kv : named_parameters(/*recurse=*/true)) out.emplace_back(kv.key(), kv.value());
+  for (const auto& kv : named_parameters(/*recurse=*/true)) {
+    const std::string& name = kv.key();  // adapters (adapter.h) are not the checkpoint's tensors
+    if (name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos) continue;
+    out.emplace_back(name, kv.value());
+  }
   return out;
 }
 

@@ -4,11 +4,13 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "safekey/io/safetensors.h"
 #include "safekey/model/config.h"
 #include "safekey/model/layers.h"
 
@@ -47,9 +49,19 @@ struct ForwardOutput {
   std::vector<torch::Tensor> attentions;
 };
 
+// Where and how a model's parameters are created (layers.h ParamInit): directly in the target dtype
+// on the target device, so loading never builds an fp32 copy on the host first. With
+// `defer_layers` the decoder layers' parameters are empty placeholders (ZeRO-3 fills only this
+// rank's slices of them; see train/zero3.h).
+struct ModelInit {
+  torch::ScalarType dtype = torch::kFloat32;
+  torch::Device device = torch::kCPU;
+  bool defer_layers = false;
+};
+
 class DecoderModelImpl : public torch::nn::Module {
  public:
-  explicit DecoderModelImpl(const ModelConfig& cfg);
+  explicit DecoderModelImpl(const ModelConfig& cfg, const ModelInit& init = {});
   ForwardOutput forward(const ForwardInput& in);
   // Logits for hidden states [.., H] -> [.., V] (the LM head, tied or not).
   torch::Tensor lm_head_logits(const torch::Tensor& hidden);
@@ -61,7 +73,8 @@ class DecoderModelImpl : public torch::nn::Module {
   // ZeRO-3: the decoder layers' parameters are sharded and made whole around each use through
   // `hooks` (layers.h); the layers then always recompute in backward. nullptr: ordinary parameters.
   void set_layer_param_hooks(LayerParamHooks* hooks) { layer_hooks_ = hooks; }
-  // Parameters by their HF name; the tied lm_head is not listed separately.
+  // Parameters by their HF name; the tied lm_head is not listed separately, LoRA adapters
+  // (adapter.h) not at all.
   std::vector<std::pair<std::string, torch::Tensor>> hf_named_parameters() const;
 
  private:
@@ -76,15 +89,24 @@ TORCH_MODULE(DecoderModel);
 // HF's init: normal(0, initializer_range) for weights, zeros for biases, ones for norms.
 void init_weights(DecoderModel& m, uint64_t seed);
 
-// Loads config.json + model.safetensors (or a sharded index) from an HF folder.
+// Loads config.json + model.safetensors (or a sharded index) from an HF folder. The parameters are
+// created in `dtype` on `device` and filled tensor by tensor from the memory-mapped files (peak host
+// memory: one tensor, not the model). With `defer_layers` the decoder layers are left as placeholders
+// (checked against the files, not read).
 DecoderModel load_model(const std::string& dir, torch::ScalarType dtype = torch::kFloat32,
-                        torch::Device device = torch::kCPU);
+                        torch::Device device = torch::kCPU, bool defer_layers = false);
 // Copies the weights of an HF folder into an existing model of the same architecture, one tensor at
 // a time (no second model: the extra memory is one tensor's). Shapes are checked; a tensor the model
-// lacks, or a parameter the folder lacks, is an error naming the file.
+// lacks, or a parameter the folder lacks, is an error naming the file. Placeholder parameters
+// (ModelInit::defer_layers) are checked against the files but not read.
 void load_weights(DecoderModel& m, const std::string& dir);
+// The elements [begin, begin + dst.numel()) of the flattened tensor `name` of an opened checkpoint,
+// converted into `dst` (any dtype/device); only those bytes of the file are touched.
+void read_tensor_range(const io::Checkpoint& ckpt, const std::string& name, int64_t begin, torch::Tensor dst);
 // Writes config.json + safetensors (sharded above max_shard_bytes, with index), atomically.
+// `before_fetch(name)` runs before each tensor is read for writing, in the parameters' order (ZeRO-3
+// gathers a layer there, train/zero3.h).
 void save_model(DecoderModel& m, const std::string& dir, int64_t max_shard_bytes = 5'000'000'000LL,
-                const std::string& dtype = "");
+                const std::string& dtype = "", const std::function<void(const std::string&)>& before_fetch = nullptr);
 
 }  // namespace safekey::model

@@ -8,13 +8,58 @@
 
 namespace safekey::model {
 
-LinearImpl::LinearImpl(int64_t in, int64_t out, bool has_bias) {
-  weight = register_parameter("weight", torch::zeros({out, in}));
-  if (has_bias) bias = register_parameter("bias", torch::zeros({out}));
+torch::Tensor ParamInit::make(const std::vector<int64_t>& shape, double fill) const {
+  if (deferred) return torch::empty(std::vector<int64_t>(shape.size(), 0), options);
+  return torch::full(shape, fill, options);
 }
 
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
-  weight = register_parameter("weight", torch::ones({dim}));
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool has_bias, const ParamInit& init) {
+  weight = register_parameter("weight", init.make({out, in}, 0.0));
+  if (has_bias) bias = register_parameter("bias", init.make({out}, 0.0));
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = torch::linear(x, weight, bias);
+  if (!lora_A_) return y;
+  torch::Tensor h = x.to(torch::kFloat32);
+  if (lora_.dropout > 0 && is_training()) h = torch::dropout(h, lora_.dropout, /*train=*/true);
+  torch::Tensor delta = torch::linear(torch::linear(h, lora_A_->weight), lora_B_->weight) * lora_.scale;
+  return y.scalar_type() == torch::kFloat32 ? y + delta : (y.to(torch::kFloat32) + delta).to(y.scalar_type());
+}
+
+void LinearImpl::add_lora(const LoraOptions& o, at::Generator gen) {
+  TORCH_CHECK(!lora_A_, "add_lora: the module already has an adapter");
+  TORCH_CHECK(o.r > 0, "add_lora: rank must be > 0");
+  const int64_t in = weight.size(1), out = weight.size(0);
+  const ParamInit f32{torch::TensorOptions().dtype(torch::kFloat32).device(weight.device()), false};
+  lora_ = o;
+  lora_A_ = register_module("lora_A", std::make_shared<LinearImpl>(in, o.r, false, f32));
+  lora_B_ = register_module("lora_B", std::make_shared<LinearImpl>(o.r, out, false, f32));
+  // PEFT: kaiming_uniform_(A, a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)); drawn on the CPU in float32 so
+  // the values depend only on the generator, then moved.
+  torch::NoGradGuard no_grad;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  torch::Tensor a = torch::empty({o.r, in}, torch::kFloat32);
+  a.uniform_(-bound, bound, gen);
+  lora_A_->weight.copy_(a);
+}
+
+torch::Tensor& LinearImpl::lora_A() {
+  TORCH_CHECK(lora_A_, "the module has no adapter");
+  return lora_A_->weight;
+}
+
+torch::Tensor& LinearImpl::lora_B() {
+  TORCH_CHECK(lora_B_, "the module has no adapter");
+  return lora_B_->weight;
+}
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, const ParamInit& init) : eps(eps_) {
+  weight = register_parameter("weight", init.make({dim}, 1.0));
+}
+
+EmbeddingImpl::EmbeddingImpl(int64_t vocab, int64_t dim, const ParamInit& init) {
+  weight = register_parameter("weight", init.make({vocab, dim}, 0.0));
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
@@ -68,7 +113,7 @@ torch::Tensor apply_rope(const torch::Tensor& x, const Rope& r) {
 
 // ---- attention --------------------------------------------------------------------------------
 
-AttentionImpl::AttentionImpl(const ModelConfig& cfg, int64_t layer_idx)
+AttentionImpl::AttentionImpl(const ModelConfig& cfg, int64_t layer_idx, const ParamInit& init)
     : layer_idx_(layer_idx),
       heads_(cfg.num_attention_heads),
       kv_heads_(cfg.num_key_value_heads),
@@ -76,13 +121,13 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, int64_t layer_idx)
       scale_(1.0 / std::sqrt(static_cast<double>(cfg.head_dim))) {
   const int64_t H = cfg.hidden_size, q_out = heads_ * head_dim_, kv_out = kv_heads_ * head_dim_;
   const bool b = cfg.attention_bias;
-  q_proj = register_module("q_proj", Linear(H, q_out, b));
-  k_proj = register_module("k_proj", Linear(H, kv_out, b));
-  v_proj = register_module("v_proj", Linear(H, kv_out, b));
-  o_proj = register_module("o_proj", Linear(q_out, H, b && cfg.arch != Arch::Qwen2));
+  q_proj = register_module("q_proj", Linear(H, q_out, b, init));
+  k_proj = register_module("k_proj", Linear(H, kv_out, b, init));
+  v_proj = register_module("v_proj", Linear(H, kv_out, b, init));
+  o_proj = register_module("o_proj", Linear(q_out, H, b && cfg.arch != Arch::Qwen2, init));
   if (cfg.qk_norm) {
-    q_norm = register_module("q_norm", RMSNorm(head_dim_, cfg.rms_norm_eps));
-    k_norm = register_module("k_norm", RMSNorm(head_dim_, cfg.rms_norm_eps));
+    q_norm = register_module("q_norm", RMSNorm(head_dim_, cfg.rms_norm_eps, init));
+    k_norm = register_module("k_norm", RMSNorm(head_dim_, cfg.rms_norm_eps, init));
   }
 }
 
@@ -141,24 +186,24 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
 
 // ---- MLP and layer ----------------------------------------------------------------------------
 
-MlpImpl::MlpImpl(const ModelConfig& cfg) {
+MlpImpl::MlpImpl(const ModelConfig& cfg, const ParamInit& init) {
   const int64_t H = cfg.hidden_size, I = cfg.intermediate_size;
-  gate_proj = register_module("gate_proj", Linear(H, I, cfg.mlp_bias));
-  up_proj = register_module("up_proj", Linear(H, I, cfg.mlp_bias));
-  down_proj = register_module("down_proj", Linear(I, H, cfg.mlp_bias));
+  gate_proj = register_module("gate_proj", Linear(H, I, cfg.mlp_bias, init));
+  up_proj = register_module("up_proj", Linear(H, I, cfg.mlp_bias, init));
+  down_proj = register_module("down_proj", Linear(I, H, cfg.mlp_bias, init));
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   return down_proj(torch::silu(gate_proj(x)) * up_proj(x));  // [B, T, I] -> [B, T, H]
 }
 
-DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_idx) {
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_idx, const ParamInit& init) {
   // Registration order = HF's state_dict order.
-  self_attn = register_module("self_attn", Attention(cfg, layer_idx));
-  mlp = register_module("mlp", Mlp(cfg));
-  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+  self_attn = register_module("self_attn", Attention(cfg, layer_idx, init));
+  mlp = register_module("mlp", Mlp(cfg, init));
+  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, init));
   post_attention_layernorm =
-      register_module("post_attention_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+      register_module("post_attention_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, init));
 }
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const AttentionContext& ctx) {
@@ -171,6 +216,9 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const AttentionC
 namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+// The generator that dropout on `x` draws from.
+at::Generator rng_generator(const torch::Tensor& x) { return at::globalContext().defaultGenerator(x.device()); }
 
 // Runs a layer without recording its graph; backward recomputes the layer with grad enabled and
 // back-propagates through the recomputation into the input and the layer's parameters.
@@ -189,6 +237,11 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     actx->saved_data["num_params"] = static_cast<int64_t>(params.size());
     actx->saved_data["hooks"] = reinterpret_cast<int64_t>(hooks);
     actx->saved_data["index"] = index;
+    // LoRA dropout draws random masks: the recompute must draw the same ones (PyTorch's checkpoint
+    // restores the RNG state likewise).
+    const bool random = layer->draws_random();
+    actx->saved_data["random"] = random;
+    if (random) actx->saved_data["rng"] = rng_generator(x).get_state();
     torch::NoGradGuard no_grad;
     if (hooks) hooks->acquire(index);
     torch::Tensor out = layer->forward(x, *ctx);
@@ -211,7 +264,16 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
 
     torch::AutoGradMode grad_on(true);
     torch::Tensor xd = x.detach().requires_grad_(x.requires_grad());
-    torch::Tensor out = layer->forward(xd, ctx);
+    torch::Tensor out;
+    if (actx->saved_data["random"].toBool()) {
+      auto gen = rng_generator(x);
+      const auto now = gen.get_state();
+      gen.set_state(actx->saved_data["rng"].toTensor());
+      out = layer->forward(xd, ctx);
+      gen.set_state(now);
+    } else {
+      out = layer->forward(xd, ctx);
+    }
     std::vector<torch::Tensor> wrt;
     if (xd.requires_grad()) wrt.push_back(xd);
     for (const auto& p : params)
@@ -239,6 +301,14 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
   }
 };
 }  // namespace
+
+bool DecoderLayerImpl::draws_random() const {
+  if (!is_training()) return false;
+  for (const auto& m : modules(/*include_self=*/false))
+    if (auto lin = std::dynamic_pointer_cast<LinearImpl>(m); lin && lin->has_lora() && lin->lora_options().dropout > 0)
+      return true;
+  return false;
+}
 
 torch::Tensor DecoderLayerImpl::forward_checkpointed(const torch::Tensor& x, const AttentionContext& ctx,
                                                      LayerParamHooks* hooks, int64_t index) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "safekey/train/zero3.h"
 #include "safekey/util/error.h"
 #include "safekey/util/file.h"
 
@@ -118,12 +119,6 @@ std::string save_checkpoint(const std::string& output_dir, model::DecoderModel& 
                             const std::string& tokenizer_src, const std::string& save_dtype) {
   auto& group = optimizer.group();
   const int rank = group.rank();
-  // ZeRO-3: the layers are whole on every rank while the model is written (released on the way out).
-  struct Gathered {
-    dist::ShardedAdamW& opt;
-    explicit Gathered(dist::ShardedAdamW& o) : opt(o) { opt.gather_all(); }
-    ~Gathered() { opt.release_all(); }
-  } gathered(optimizer);
   const std::string name = cat("checkpoint-", state.global_step);
   const std::string final_dir = path_join(output_dir, name);
   const std::string tmp = path_join(output_dir, ".tmp-" + name);
@@ -153,8 +148,10 @@ std::string save_checkpoint(const std::string& output_dir, model::DecoderModel& 
     });
   agree();
   guarded([&] {
+    // ZeRO-3: every rank gathers the layers one at a time while rank 0 writes them.
+    if (optimizer.stage() == 3) save_model_zero3(model, optimizer, path_join(tmp, "model"), save_dtype, rank == 0);
     if (rank == 0) {
-      model::save_model(model, path_join(tmp, "model"), 5'000'000'000LL, save_dtype);
+      if (optimizer.stage() != 3) model::save_model(model, path_join(tmp, "model"), 5'000'000'000LL, save_dtype);
       if (!tokenizer_src.empty())
         for (const auto& f : tokenizer_file_names()) {
           const std::string src = path_join(tokenizer_src, f);
@@ -224,9 +221,8 @@ void load_checkpoint_weights(const std::string& checkpoint_dir, model::DecoderMo
   SK_CHECK(saved.parameter_shapes().size() == model->config().parameter_shapes().size(), checkpoint_dir,
            ": the checkpoint's model has ", saved.parameter_shapes().size(), " parameters, the run's model ",
            model->config().parameter_shapes().size());
-  optimizer.gather_all();  // ZeRO-3: whole layers to load into, then this rank's slices kept
-  model::load_weights(model, model_dir);
-  if (optimizer.stage() == 3) optimizer.reshard_all();
+  model::load_weights(model, model_dir);  // ZeRO-3: the layers' placeholders are only checked
+  if (optimizer.stage() == 3) load_layer_slices(optimizer, model_dir);
   if (head) {
     const std::string hp = path_join(checkpoint_dir, "safety_head.safetensors");
     SK_CHECK(path_exists(hp), checkpoint_dir, ": no safety_head.safetensors but the safety head is on");

@@ -86,20 +86,43 @@ MemoryPlan plan_memory(const PlanInput& in) {
   };
   const int z = in.zero_stage;
   const std::string Ns = cat(static_cast<int64_t>(N));
+  // LoRA: T trainable adapter parameters, r·(in + out) per adapted Linear, fp32; the base is frozen.
+  double T = 0;
+  if (in.lora_r > 0) {
+    SK_CHECK(z < 3, "plan: LoRA runs at ZeRO stage 0-2 (the adapters are small; the base is not sharded)");
+    const std::string suffix = ".weight";
+    for (const auto& sh : m.parameter_shapes()) {
+      const auto& n = sh.name;
+      if (sh.shape.size() != 2 || n.find("embed_tokens") != std::string::npos) continue;
+      const std::string path = n.substr(0, n.size() - suffix.size());
+      if (in.lora_targets && in.lora_targets(path))
+        T += static_cast<double>(in.lora_r) * static_cast<double>(sh.shape[0] + sh.shape[1]);
+    }
+    SK_CHECK(T > 0, "plan: no Linear module matches the LoRA target modules");
+    p.trainable = static_cast<int64_t>(T);
+  }
+  const bool lora = T > 0;
   // Parameters.
-  if (z < 3) add("parameters", N * e, cat("N·", e, " (N = ", Ns, ")"));
-  else add("parameters (layer slices + one gathered layer + the rest whole)",
-           layers * e / W + largest_layer * e + outer * e,
-           cat("layers·", e, "/W + a layer·", e, " + (embeddings, norm, LM head, head)·", e));
+  if (lora) add("parameters (frozen base + fp32 adapters)", N * e + T * 4, cat("N·", e, " + T·4 (T = ", static_cast<int64_t>(T), " adapter parameters)"));
+  else if (z < 3) add("parameters", N * e, cat("N·", e, " (N = ", Ns, ")"));
+  else {
+    const double gathered = in.zero3_prefetch ? 2 : 1;  // the layer in use (+ the next one, prefetched)
+    add(in.zero3_prefetch ? "parameters (layer slices + two gathered layers + the rest whole)"
+                          : "parameters (layer slices + one gathered layer + the rest whole)",
+        layers * e / W + gathered * largest_layer * e + outer * e,
+        cat("layers·", e, "/W + ", in.zero3_prefetch ? "2 layers·" : "a layer·", e, " + (embeddings, norm, LM head, head)·", e));
+  }
   // Gradients.
-  if (z <= 1) add("gradients", N * e, cat("N·", e));
+  if (lora) add("gradients (adapters)", T * 4, "T·4");
+  else if (z <= 1) add("gradients", N * e, cat("N·", e));
   else if (z == 2)
     add("gradients (one backward's full + fp32 shard)", N * e + N * 4 / W, cat("N·", e, " + N·4/W"));
   else add("gradients (fp32 slices + one layer + the rest whole)", N * 4 / W + largest_layer * e + outer * e,
            cat("N·4/W + a layer·", e, " + (embeddings, norm, LM head, head)·", e));
   // Optimizer state: fp32 moments (and fp32 master weights for bf16 parameters).
   const double per = mixed ? 12 : 8;
-  add("optimizer state", N * per / (z >= 1 ? W : 1), cat("N·", per, z >= 1 ? "/W" : ""));
+  if (lora) add("optimizer state (adapters: fp32 moments, no master copy)", T * 8 / (z >= 1 ? W : 1), cat("T·8", z >= 1 ? "/W" : ""));
+  else add("optimizer state", N * per / (z >= 1 ? W : 1), cat("N·", per, z >= 1 ? "/W" : ""));
   // Activations of one micro-batch: the SFT pass, then the QMM pass while the SFT graph is alive.
   const int64_t L = m.num_hidden_layers;
   const double H = static_cast<double>(m.hidden_size);
@@ -127,9 +150,9 @@ MemoryPlan plan_memory(const PlanInput& in) {
       cat(static_cast<int64_t>(chunk), " targets x vocab ", m.vocab_size,
           in.loss_chunk_tokens > 0 ? " (--loss-chunk-tokens)" : " (one pass)"));
   // Communication buffers: a flat bucket and its reduced / gathered copy.
-  // Communication buffers: a flat bucket and its reduced / gathered copy.
+  const double reduced = lora ? T * 4 : N * e;  // what the collectives carry
   if (in.world_size > 1 || z > 0)
-    add("communication buffers", 2 * static_cast<double>(std::min<int64_t>(in.bucket_bytes, static_cast<int64_t>(N * e))),
+    add("communication buffers", 2 * static_cast<double>(std::min<int64_t>(in.bucket_bytes, static_cast<int64_t>(reduced))),
         "2 x --dist-bucket-mb");
   // The peak, as this implementation allocates (checked against counted allocations: bench_plan).
   // Stages 0-2: the gradients are .grad tensors that autograd creates during backward while the
@@ -141,7 +164,11 @@ MemoryPlan plan_memory(const PlanInput& in) {
   const double P = p.lines[0].bytes, O = p.lines[2].bytes, A = p.lines[3].bytes, Lg = p.lines[4].bytes;
   const double B = p.lines.size() > 5 ? p.lines[5].bytes : 0.0;
   const double slices = N * 4 / W;
-  if (z < 3) {
+  if (lora) {
+    const double during = A + Lg + T * 4;  // the adapters' gradients appear during backward
+    const double after = T * 4 + B;
+    p.total_bytes = P + O + std::max(during, after);
+  } else if (z < 3) {
     const double during = A + Lg + N * e + (z == 2 && in.grad_accum > 1 ? slices : 0.0);
     const double after = N * e + (z == 2 ? slices : 0.0) + B;
     p.total_bytes = P + O + std::max(during, after);
@@ -170,6 +197,7 @@ std::string MemoryPlan::text() const {
 
 json MemoryPlan::to_json() const {
   json j{{"total_bytes", total_bytes}, {"reserve_bytes", reserve_bytes}, {"fits", fits}, {"parameters", parameters},
+         {"trainable_parameters", trainable > 0 ? trainable : parameters},
          {"activations_without_checkpointing", activations_without_ckpt},
          {"activations_with_checkpointing", activations_with_ckpt}};
   for (const auto& l : lines) j["lines"].push_back({{"what", l.what}, {"bytes", l.bytes}, {"formula", l.formula}});

@@ -5,6 +5,7 @@
 // The arithmetic follows this implementation (what the trainer allocates), not a generic rule:
 // docs/distributed.md, "Memory plan", gives the formulas and the measured comparison.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ struct PlanInput {
   bool gradient_checkpointing = false;
   bool fused_attention = false;  // libtorch 2.x (scaled_dot_product_attention): no T x T probabilities
   int64_t loss_chunk_tokens = 2048;
+  bool zero3_prefetch = true;    // stage 3: a second layer gathered ahead of use
+  // LoRA (lora_r > 0): the base frozen in `dtype`; adapters (fp32) on the Linears whose HF module
+  // path `lora_targets` accepts are what trains.
+  int64_t lora_r = 0;
+  std::function<bool(const std::string&)> lora_targets;
   int64_t bucket_bytes = 32LL << 20;
   double device_memory_gb = 80;
   double reserve_gb = -1;        // runtime + fragmentation reserve; < 0: 1.5 GB + 5% on CUDA, 0.3 GB on CPU
@@ -42,6 +48,7 @@ struct PlanLine {
 struct MemoryPlan {
   std::vector<PlanLine> lines;      // what one rank holds at its peak
   double total_bytes = 0;           // sum of lines (the peak)
+  int64_t trainable = 0;            // LoRA: the adapters' parameters (0: every parameter trains)
   double reserve_bytes = 0;
   double activations_with_ckpt = 0, activations_without_ckpt = 0;
   int64_t parameters = 0;

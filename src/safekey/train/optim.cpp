@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "safekey/model/adapter.h"
 #include "safekey/util/error.h"
 
 namespace safekey::train {
@@ -15,7 +16,11 @@ std::vector<ParamGroup> make_param_groups(model::DecoderModel& model, SafetyHead
       return name.find("bias") != std::string::npos || name.find("LayerNorm.weight") != std::string::npos;
     return p.dim() <= 1;
   };
-  for (auto& [name, p] : model->hf_named_parameters())
+  for (auto& [name, p] : model->hf_named_parameters()) {
+    if (!p.requires_grad()) continue;  // frozen: the base model of a LoRA run
+    (is_no_decay(name, p) ? no_decay : decay).params.emplace_back(name, p);
+  }
+  for (auto& [name, p] : model::lora_parameters(model))  // the adapters, under their PEFT module paths
     (is_no_decay(name, p) ? no_decay : decay).params.emplace_back(name, p);
   if (head) {
     for (auto& kv : (*head)->named_parameters()) {
@@ -41,7 +46,7 @@ std::vector<torch::Tensor> all_params(const std::vector<ParamGroup>& groups) {
 std::vector<dist::OptimParam> optim_params(const std::vector<ParamGroup>& groups) {
   std::vector<dist::OptimParam> out;
   for (const auto& g : groups)
-    for (const auto& [n, p] : g.params) out.push_back({n, p, g.weight_decay});
+    for (const auto& [n, p] : g.params) out.push_back({n, p, g.weight_decay, {}});
   return out;
 }
 

@@ -159,7 +159,10 @@ TrainResult run_training(const TrainConfig& cfg) {
   if (meter_env && std::string(meter_env) == "1") meter = std::make_unique<tensor::CpuMemoryMeter>();
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
 
-  auto model = model::load_model(cfg.model_dir, dtype, device);
+  const bool zero3 = cfg.zero_stage == 3;
+  // In the training dtype on the device, tensor by tensor; at ZeRO-3 the layers only as this rank's
+  // slices (zero3.h), so no rank ever holds the whole model.
+  auto model = model::load_model(cfg.model_dir, dtype, device, /*defer_layers=*/zero3);
   model->train();
   model->set_gradient_checkpointing(cfg.gradient_checkpointing);
   const auto& mc = model->config();
@@ -205,14 +208,17 @@ TrainResult run_training(const TrainConfig& cfg) {
     for (auto& p : (*head)->parameters()) group->broadcast(p, 0);  // one initialisation on every rank
   }
   const auto groups = make_param_groups(model, head.get(), cfg.weight_decay, cfg.reference_compat);
-  const auto oparams = optim_params(groups);
-  const bool zero3 = cfg.zero_stage == 3;
+  auto oparams = optim_params(groups);
+  if (zero3) set_deferred_shapes(oparams, mc);
   dist::ShardedAdamW opt(group, oparams, tensor::AdamWHyper{cfg.beta1, cfg.beta2, cfg.eps},
                          dist::ShardingOptions{static_cast<int>(cfg.zero_stage),
                                                static_cast<int64_t>(cfg.dist_bucket_mb * 1024 * 1024),
                                                zero3 ? layer_units(oparams) : std::vector<int>{}});
   std::unique_ptr<Zero3Layers> zero3_layers;  // the layers gather their parameters around each use
-  if (zero3) zero3_layers = std::make_unique<Zero3Layers>(model, opt);
+  if (zero3) {
+    if (!cfg.resume && cfg.resume_from.empty()) load_layer_slices(opt, cfg.model_dir);  // else from the checkpoint
+    zero3_layers = std::make_unique<Zero3Layers>(model, opt, cfg.zero3_prefetch);
+  }
 
   const std::string metrics_path = path_join(cfg.output_dir, "metrics.jsonl");
   json run_config = cfg.to_json();
@@ -259,6 +265,7 @@ TrainResult run_training(const TrainConfig& cfg) {
              " already holds checkpoints; pass --resume to continue that run or choose another --output-dir");
     if (main_rank) write_file_atomic(metrics_path, "");
   }
+  const int64_t load_peak = meter ? meter->peak() : 0;  // the model and the optimizer's slices, loaded
   // Optimizer state per rank (the ZeRO partition), gathered for the record.
   std::vector<double> state_bytes(static_cast<size_t>(W), 0.0);
   state_bytes[static_cast<size_t>(R)] = static_cast<double>(opt.state_bytes());
@@ -419,11 +426,15 @@ TrainResult run_training(const TrainConfig& cfg) {
     write_file_atomic(path_join(cfg.output_dir, "loss_curves.svg"),
                       loss_curves_svg(res.history, "SafeKey training: " + cfg.output_dir));
   if (meter) {
-    std::vector<double> peak(static_cast<size_t>(W), 0.0);
+    std::vector<double> peak(static_cast<size_t>(2 * W), 0.0);
     peak[static_cast<size_t>(R)] = static_cast<double>(meter->peak());
+    peak[static_cast<size_t>(W + R)] = static_cast<double>(load_peak);
     peak = group->all_reduce_sum(peak);
     if (main_rank)
-      write_file_atomic(path_join(cfg.output_dir, "memory.json"), json{{"cpu_peak_bytes_per_rank", peak}}.dump(1));
+      write_file_atomic(path_join(cfg.output_dir, "memory.json"),
+                        json{{"cpu_peak_bytes_per_rank", std::vector<double>(peak.begin(), peak.begin() + W)},
+                             {"cpu_peak_after_load_bytes_per_rank", std::vector<double>(peak.begin() + W, peak.end())}}
+                            .dump(1));
   }
   return res;
 }

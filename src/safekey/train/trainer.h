@@ -6,8 +6,8 @@
 //   optimiser   AdamW(lr, beta1, beta2, eps, weight_decay) with param groups, cosine schedule with
 //               warmup_ratio, gradient_accumulation_steps, max_grad_norm, seed, reference_compat
 //   memory      gradient_checkpointing; dtype (bf16 + fp32 master weights on CUDA, fp32 on CPU)
-//   ranks       data parallel over the launcher's process group (dist/), zero_stage 0|1|2, dist_backend,
-//               dist_timeout_s, dist_bucket_mb (docs/distributed.md); one process = a world of one
+//   ranks       data parallel over the launcher's process group (dist/), zero_stage 0-3, dist_backend,
+//               dist_timeout_s, dist_bucket_mb, zero3_prefetch (docs/distributed.md); one process = a world of one
 //   runs        output_dir with run_config.json, metrics.jsonl, loss_curves.svg; checkpoints every
 //               save_steps and at epoch ends, save_total_limit; resume / resume_from (exact on CPU)
 // docs/training.md describes the step, truncation, the checkpoint layout and resume guarantees.
@@ -54,10 +54,20 @@ struct TrainConfig {
   bool shuffle = true;
 
   // Distribution: the process group comes from the launcher's environment (dist/env.h).
-  int64_t zero_stage = 0;            // 0 | 1 | 2 (dist/sharded_adamw.h)
+  int64_t zero_stage = 0;            // 0 | 1 | 2 | 3 (dist/sharded_adamw.h, zero3.h)
   std::string dist_backend = "auto"; // auto | gloo | nccl
   double dist_timeout_s = 600;       // rendezvous and every collective
   double dist_bucket_mb = 32;        // flat gradient / partition buckets
+  bool zero3_prefetch = true;        // ZeRO-3: gather the next layer while the current one computes
+
+  // LoRA (lora_r > 0, docs/lora.md): the base model frozen, adapters on the Linear modules named by
+  // lora_target_modules (PEFT's names, or "all-linear") trained with the safety head; checkpoints
+  // hold the adapter in PEFT's format instead of the model.
+  int64_t lora_r = 0;                // 0 = full fine-tuning
+  double lora_alpha = 8;             // scale = alpha / r (alpha / sqrt(r) with use_rslora)
+  double lora_dropout = 0;
+  std::vector<std::string> lora_target_modules = {"q_proj", "v_proj"};
+  bool use_rslora = false;
 
   int64_t save_steps = 0;        // 0 = only at epoch ends
   std::string save_dtype = "auto";  // dtype of the saved HF weights: auto (the training dtype) | float32 | bfloat16
@@ -80,7 +90,8 @@ struct TrainConfig {
 struct TrainResult {
   std::string output_dir;
   std::string last_checkpoint;  // checkpoint-N folder
-  std::string model_dir;        // last_checkpoint/model: a loadable HF folder
+  std::string model_dir;        // last_checkpoint/model: a loadable HF folder (full fine-tuning)
+  std::string adapter_dir;      // last_checkpoint/adapter: a PEFT LoRA adapter (LoRA runs)
   int64_t steps = 0;            // optimizer steps done in total
   int64_t examples = 0;         // training examples after validation
   int rank = 0, world_size = 1; // this process in the job
