@@ -17,10 +17,11 @@
 namespace safekey::test {
 
 // adapter_config.json as PEFT 0.13's save_pretrained writes it for
-// LoraConfig(r=R, lora_alpha=ALPHA, lora_dropout=0.05, target_modules=[...], task_type="CAUSAL_LM"):
-// every field of its LoraConfig dataclass, keys sorted (json.dumps(indent=2, sort_keys=True)),
-// target_modules serialized from a Python set (so in arbitrary order; here deliberately unsorted),
-// inference_mode true after save. R, ALPHA and TARGETS are substituted below.
+// LoraConfig(r=R, lora_alpha=ALPHA, lora_dropout=0.05, target_modules=[...],
+// task_type="CAUSAL_LM"): every field of its LoraConfig dataclass, keys sorted
+// (json.dumps(indent=2, sort_keys=True)), target_modules serialized from a Python set (so in
+// arbitrary order; here deliberately unsorted), inference_mode true after save. R, ALPHA and
+// TARGETS are substituted below.
 inline const char* kPeft013Config = R"({
   "alpha_pattern": {},
   "auto_mapping": null,
@@ -49,7 +50,8 @@ inline const char* kPeft013Config = R"({
 })";
 
 inline std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
+    s.replace(p, from.size(), to);
   return s;
 }
 
@@ -71,7 +73,8 @@ struct FixtureModule {
 // `default_variant`), metadata {"format": "pt"} as PEFT's safetensors save_file call writes it.
 // `extra` tensors are added under their names as given (for rejection tests).
 inline void write_peft_fixture(const std::string& dir, const std::string& config_text,
-                               const std::vector<FixtureModule>& modules, bool default_variant = false,
+                               const std::vector<FixtureModule>& modules,
+                               bool default_variant = false,
                                const std::map<std::string, torch::Tensor>& extra = {}) {
   make_dirs(dir);
   write_file_atomic(path_join(dir, "adapter_config.json"), config_text);
@@ -79,7 +82,8 @@ inline void write_peft_fixture(const std::string& dir, const std::string& config
   std::vector<io::WriteTensor> w;
   auto add = [&](const std::string& name, const torch::Tensor& t) {
     keep.push_back(t.contiguous());
-    w.push_back({name, tensor::to_io_dtype(t.scalar_type()), t.sizes().vec(), keep.back().data_ptr()});
+    w.push_back(
+        {name, tensor::to_io_dtype(t.scalar_type()), t.sizes().vec(), keep.back().data_ptr()});
   };
   const std::string mid = default_variant ? ".default" : "";
   for (const auto& m : modules) {
@@ -101,8 +105,11 @@ constexpr int64_t kHidden = 8, kKv = 4, kInter = 12, kVocab = 16, kLayers = 2;
 
 // The non-weight files of the tiny base folder (copied by merge byte for byte).
 inline const std::vector<std::string>& tiny_base_other_files() {
-  static const std::vector<std::string> f = {"config.json", "tokenizer.json", "tokenizer_config.json",
-                                             "generation_config.json", "special_tokens_map.json",
+  static const std::vector<std::string> f = {"config.json",
+                                             "tokenizer.json",
+                                             "tokenizer_config.json",
+                                             "generation_config.json",
+                                             "special_tokens_map.json",
                                              "chat_template.jinja"};
   return f;
 }
@@ -110,7 +117,8 @@ inline const std::vector<std::string>& tiny_base_other_files() {
 // Writes DIR as a tiny HF folder in `dtype`; max_shard_bytes > 0 shards it (model-0000i-of-0000n +
 // index) through the io writer. Also writes a pickle "training_args.bin" that merge must not copy.
 // Returns the tensors written (in `dtype`).
-inline std::map<std::string, torch::Tensor> write_tiny_base(const std::string& dir, torch::ScalarType dtype,
+inline std::map<std::string, torch::Tensor> write_tiny_base(const std::string& dir,
+                                                            torch::ScalarType dtype,
                                                             int64_t max_shard_bytes = 0) {
   make_dirs(dir);
   std::map<std::string, torch::Tensor> t;
@@ -134,19 +142,25 @@ inline std::map<std::string, torch::Tensor> write_tiny_base(const std::string& d
   add("model.norm.weight", {kHidden});
   add("lm_head.weight", {kVocab, kHidden});
   std::vector<io::WriteTensor> w;
-  for (const auto& [name, x] : t) w.push_back({name, tensor::to_io_dtype(x.scalar_type()), x.sizes().vec(), x.data_ptr()});
+  for (const auto& [name, x] : t)
+    w.push_back({name, tensor::to_io_dtype(x.scalar_type()), x.sizes().vec(), x.data_ptr()});
   io::write_checkpoint(dir, w, max_shard_bytes > 0 ? max_shard_bytes : (int64_t{1} << 40));
 
   const char* type = dtype == torch::kBFloat16 ? "bfloat16" : "float32";
-  write_file_atomic(path_join(dir, "config.json"),
-                    std::string(R"({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 8,
+  write_file_atomic(
+      path_join(dir, "config.json"),
+      std::string(
+          R"({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 8,
   "intermediate_size": 12, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
-  "vocab_size": 16, "tie_word_embeddings": false, "torch_dtype": ")") + type + "\"}\n");
-  write_file_atomic(path_join(dir, "tokenizer.json"), R"({"version": "1.0", "model": {"type": "BPE"}})");
+  "vocab_size": 16, "tie_word_embeddings": false, "torch_dtype": ")") +
+          type + "\"}\n");
+  write_file_atomic(path_join(dir, "tokenizer.json"),
+                    R"({"version": "1.0", "model": {"type": "BPE"}})");
   write_file_atomic(path_join(dir, "tokenizer_config.json"), R"({"eos_token": "<|end|>"})");
   write_file_atomic(path_join(dir, "generation_config.json"), R"({"eos_token_id": 15})");
   write_file_atomic(path_join(dir, "special_tokens_map.json"), R"({"eos_token": "<|end|>"})");
-  write_file_atomic(path_join(dir, "chat_template.jinja"), "{% for m in messages %}{{ m.content }}{% endfor %}");
+  write_file_atomic(path_join(dir, "chat_template.jinja"),
+                    "{% for m in messages %}{{ m.content }}{% endfor %}");
   write_file_atomic(path_join(dir, "training_args.bin"), std::string("\x80\x04pickle", 8));
   return t;
 }

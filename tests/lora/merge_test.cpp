@@ -1,6 +1,8 @@
 // Merging a LoRA adapter into a base HF folder (src/safekey/lora/merge.h), on real folders written
 // by tests/lora/fixtures.h: the merged weights against the formula computed here, everything else
 // copied byte for byte, BASE's sharding kept, errors before any output, and `safekey merge`.
+#include "safekey/lora/merge.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,7 +11,6 @@
 #include <filesystem>
 
 #include "lora/fixtures.h"
-#include "safekey/lora/merge.h"
 #include "safekey/lora/peft.h"
 #include "support/support.h"
 
@@ -30,7 +31,8 @@ std::vector<test::FixtureModule> adapter_modules() {
 }
 
 std::string write_adapter(const std::string& dir, const std::vector<test::FixtureModule>& mods) {
-  test::write_peft_fixture(dir, test::peft013_config_text(kR, kAlpha, R"(["q_proj", "v_proj", "down_proj"])"), mods);
+  test::write_peft_fixture(
+      dir, test::peft013_config_text(kR, kAlpha, R"(["q_proj", "v_proj", "down_proj"])"), mods);
   return dir;
 }
 
@@ -45,7 +47,8 @@ bool same_bytes(const io::TensorView& a, const io::TensorView& b) {
 
 std::vector<std::string> listing(const std::string& dir) {
   std::vector<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    out.push_back(e.path().filename().string());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -53,8 +56,8 @@ std::vector<std::string> listing(const std::string& dir) {
 // Checks OUT against BASE and the adapter: adapted weights by `check_merged`, every other tensor
 // byte-identical, the non-weight files copied, the pickle not.
 template <typename F>
-void check_merge(const std::string& base, const std::string& out, const std::vector<test::FixtureModule>& mods,
-                 F&& check_merged) {
+void check_merge(const std::string& base, const std::string& out,
+                 const std::vector<test::FixtureModule>& mods, F&& check_merged) {
   const io::Checkpoint b = io::Checkpoint::open(base), o = io::Checkpoint::open(out);
   ASSERT_EQ(o.names(), b.names());
   std::map<std::string, const test::FixtureModule*> adapted;
@@ -88,18 +91,24 @@ TEST(LoraMerge, SingleFileFloat32MatchesFormula) {
   EXPECT_EQ(r.tensors, static_cast<int64_t>(io::Checkpoint::open(dir + "/base").names().size()));
   EXPECT_DOUBLE_EQ(r.scale, 2.0);
   EXPECT_EQ(listing(dir + "/out"), r.files);
-  EXPECT_EQ(listing(dir), (std::vector<std::string>{"adapter", "base", "out"}));  // no temp folder left
+  EXPECT_EQ(listing(dir),
+            (std::vector<std::string>{"adapter", "base", "out"}));  // no temp folder left
 
-  check_merge(dir + "/base", dir + "/out", mods, [](const std::string& name, torch::Tensor W, torch::Tensor got,
-                                                     const test::FixtureModule& m) {
-    // W' = W + (alpha / r) * B @ A, in float64 here (an independent reference of the float32 merge).
-    const double scale = static_cast<double>(kAlpha) / kR;
-    const torch::Tensor want = W.to(torch::kDouble) + scale * torch::mm(m.B.to(torch::kDouble), m.A.to(torch::kDouble));
-    const double max_diff = (got.to(torch::kDouble) - want).abs().max().item<double>();
-    const double max_ref = want.abs().max().item<double>();
-    EXPECT_LE(max_diff, 1e-6 * max_ref) << name << ": maxdiff " << max_diff;
-    EXPECT_GT((got - W).abs().max().item<double>(), 1e-3) << name << ": the delta was not applied";
-  });
+  check_merge(dir + "/base", dir + "/out", mods,
+              [](const std::string& name, torch::Tensor W, torch::Tensor got,
+                 const test::FixtureModule& m) {
+                // W' = W + (alpha / r) * B @ A, in float64 here (an independent reference of the
+                // float32 merge).
+                const double scale = static_cast<double>(kAlpha) / kR;
+                const torch::Tensor want =
+                    W.to(torch::kDouble) +
+                    scale * torch::mm(m.B.to(torch::kDouble), m.A.to(torch::kDouble));
+                const double max_diff = (got.to(torch::kDouble) - want).abs().max().item<double>();
+                const double max_ref = want.abs().max().item<double>();
+                EXPECT_LE(max_diff, 1e-6 * max_ref) << name << ": maxdiff " << max_diff;
+                EXPECT_GT((got - W).abs().max().item<double>(), 1e-3)
+                    << name << ": the delta was not applied";
+              });
 }
 
 // Catches: re-sharding (other file names, tensors moved between shards, a rewritten index), a
@@ -123,16 +132,21 @@ TEST(LoraMerge, ShardedBfloat16KeepsShardingAndRoundsOnce) {
   }
   EXPECT_FALSE(path_exists(dir + "/out/model.safetensors"));
 
-  check_merge(dir + "/base", dir + "/out", mods, [](const std::string& name, torch::Tensor W, torch::Tensor got,
-                                                     const test::FixtureModule& m) {
-    ASSERT_EQ(got.scalar_type(), torch::kBFloat16) << name;
-    // The float32 result of the formula, cast once to bf16: exactly what the merge must produce.
-    const float scale = static_cast<float>(kAlpha) / kR;
-    const torch::Tensor want =
-        (W.to(torch::kFloat) + torch::mm(m.B.to(torch::kFloat), m.A.to(torch::kFloat)) * scale).to(torch::kBFloat16);
-    EXPECT_TRUE(torch::equal(got, want)) << name << ": maxdiff "
-                                         << (got.to(torch::kFloat) - want.to(torch::kFloat)).abs().max().item<float>();
-  });
+  check_merge(
+      dir + "/base", dir + "/out", mods,
+      [](const std::string& name, torch::Tensor W, torch::Tensor got,
+         const test::FixtureModule& m) {
+        ASSERT_EQ(got.scalar_type(), torch::kBFloat16) << name;
+        // The float32 result of the formula, cast once to bf16: exactly what the merge must
+        // produce.
+        const float scale = static_cast<float>(kAlpha) / kR;
+        const torch::Tensor want =
+            (W.to(torch::kFloat) + torch::mm(m.B.to(torch::kFloat), m.A.to(torch::kFloat)) * scale)
+                .to(torch::kBFloat16);
+        EXPECT_TRUE(torch::equal(got, want))
+            << name << ": maxdiff "
+            << (got.to(torch::kFloat) - want.to(torch::kFloat)).abs().max().item<float>();
+      });
 }
 
 // Catches: writing a partial output before finding a bad module, an error that does not say which
@@ -141,26 +155,30 @@ TEST(LoraMerge, ErrorsBeforeWriting) {
   const std::string dir = test::make_temp_dir("merge-err");
   const std::string base = dir + "/base";
   test::write_tiny_base(base, torch::kFloat);
-  auto expect_error = [&](const std::string& adapter, const std::string& out, const std::vector<std::string>& frags) {
+  auto expect_error = [&](const std::string& adapter, const std::string& out,
+                          const std::vector<std::string>& frags) {
     try {
       lora::merge_adapter(base, adapter, out);
       ADD_FAILURE() << "no error for " << adapter << " -> " << out;
     } catch (const Error& e) {
-      for (const auto& f : frags) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << f << " in: " << e.what();
+      for (const auto& f : frags)
+        EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << f << " in: " << e.what();
     }
   };
   auto mods = adapter_modules();
   mods.push_back(test::random_module("model.layers.7.self_attn.q_proj", kR, 8, 8));
   const std::string missing = write_adapter(dir + "/missing", mods);
-  expect_error(missing, dir + "/out",
-               {missing + "/adapter_model.safetensors", "model.layers.7.self_attn.q_proj", "no tensor"});
+  expect_error(
+      missing, dir + "/out",
+      {missing + "/adapter_model.safetensors", "model.layers.7.self_attn.q_proj", "no tensor"});
   EXPECT_FALSE(path_exists(dir + "/out"));
   EXPECT_FALSE(path_exists(dir + "/out.tmp." + std::to_string(::getpid())));
 
   mods = adapter_modules();
   mods[1].A = torch::randn({kR, 5});  // v_proj's input is 8 wide
   const std::string shape = write_adapter(dir + "/shape", mods);
-  expect_error(shape, dir + "/out", {shape + "/adapter_model.safetensors", "model.layers.0.self_attn.v_proj", "[4, 5]"});
+  expect_error(shape, dir + "/out",
+               {shape + "/adapter_model.safetensors", "model.layers.0.self_attn.v_proj", "[4, 5]"});
   EXPECT_FALSE(path_exists(dir + "/out"));
 
   const std::string good = write_adapter(dir + "/good", adapter_modules());
@@ -179,7 +197,8 @@ TEST(LoraMerge, CliEndToEnd) {
   const std::string dir = test::make_temp_dir("merge-cli");
   test::write_tiny_base(dir + "/base", torch::kFloat);
   write_adapter(dir + "/adapter", adapter_modules());
-  auto r = test::run_safekey({"merge", "--model", dir + "/base", "--adapter", dir + "/adapter", "--out", dir + "/cli"});
+  auto r = test::run_safekey(
+      {"merge", "--model", dir + "/base", "--adapter", dir + "/adapter", "--out", dir + "/cli"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("merged 5 LoRA module(s)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("scale 2"), std::string::npos) << r.out;

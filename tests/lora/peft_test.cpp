@@ -1,13 +1,14 @@
 // The PEFT adapter format (src/safekey/lora/peft.h) on real files in temp folders: config fields,
 // save/load round trip, adapters in PEFT's own layout (tests/lora/fixtures.h), module targeting,
 // and one clear error per option or tensor this implementation refuses.
+#include "safekey/lora/peft.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include "lora/fixtures.h"
-#include "safekey/lora/peft.h"
 #include "support/support.h"
 
 using namespace safekey;
@@ -23,7 +24,8 @@ void expect_error(F&& f, const std::vector<std::string>& fragments) {
     ADD_FAILURE() << "no error; wanted one with '" << fragments.front() << "'";
   } catch (const Error& e) {
     const std::string msg = e.what();
-    for (const auto& frag : fragments) EXPECT_NE(msg.find(frag), std::string::npos) << "want '" << frag << "' in: " << msg;
+    for (const auto& frag : fragments)
+      EXPECT_NE(msg.find(frag), std::string::npos) << "want '" << frag << "' in: " << msg;
   }
 }
 
@@ -59,7 +61,8 @@ TEST(LoraConfig, ScaleAndPeftJson) {
   const json j = c.to_peft_json();
   // Exactly the keys of the PEFT 0.13 fixture, no more, no fewer.
   const json want = json::parse(test::peft013_config_text(16, 32, "[]"));
-  for (auto it = want.begin(); it != want.end(); ++it) EXPECT_TRUE(j.contains(it.key())) << it.key();
+  for (auto it = want.begin(); it != want.end(); ++it)
+    EXPECT_TRUE(j.contains(it.key())) << it.key();
   EXPECT_EQ(j.size(), want.size()) << j.dump();
   EXPECT_EQ(j["peft_type"], "LORA");
   EXPECT_EQ(j["task_type"], "CAUSAL_LM");
@@ -113,7 +116,8 @@ TEST(LoraTargets, ListRegexAllLinear) {
   rx.target_regex = R"(model\.layers\.[01]\.self_attn\.(q|v)_proj)";
   EXPECT_TRUE(lora::targets(rx, "model.layers.1.self_attn.v_proj"));
   EXPECT_FALSE(lora::targets(rx, "model.layers.2.self_attn.v_proj"));
-  EXPECT_FALSE(lora::targets(rx, "base.model.layers.1.self_attn.v_proj"));  // full match, not search
+  EXPECT_FALSE(
+      lora::targets(rx, "base.model.layers.1.self_attn.v_proj"));  // full match, not search
 
   LoraConfig all;
   all.target_modules = {"all-linear"};
@@ -131,7 +135,8 @@ TEST(LoraAdapter, SaveLoadRoundTripIsBitExact) {
   a.config.alpha = 12;
   a.config.target_modules = {"q_proj", "v_proj"};
   for (auto& m : two_modules()) a.modules[m.path] = {m.A, m.B};
-  a.modules["model.layers.0.self_attn.q_proj"].A = a.modules["model.layers.0.self_attn.q_proj"].A.to(torch::kBFloat16);
+  a.modules["model.layers.0.self_attn.q_proj"].A =
+      a.modules["model.layers.0.self_attn.q_proj"].A.to(torch::kBFloat16);
 
   lora::save_adapter(dir + "/fp", a);
   const lora::Adapter b = lora::load_adapter(dir + "/fp");
@@ -261,7 +266,8 @@ TEST(LoraAdapter, RefusesBadTensors) {
   const std::string root = test::make_temp_dir("lora-bad");
   const std::string q = "model.layers.0.self_attn.q_proj";
   int n = 0;
-  auto check = [&](const std::vector<test::FixtureModule>& mods, const std::map<std::string, torch::Tensor>& extra,
+  auto check = [&](const std::vector<test::FixtureModule>& mods,
+                   const std::map<std::string, torch::Tensor>& extra,
                    const std::vector<std::string>& fragments) {
     const std::string dir = root + "/" + std::to_string(n++);
     test::write_peft_fixture(dir, two_module_config(4), mods, false, extra);
@@ -269,12 +275,17 @@ TEST(LoraAdapter, RefusesBadTensors) {
     want.insert(want.end(), fragments.begin(), fragments.end());
     expect_error([&] { lora::load_adapter(dir); }, want);
   };
-  check({{q, torch::randn({4, 8}), {}}}, {}, {"base_model.model." + q + ".lora_B.weight", "missing"});
-  check({{q, {}, torch::randn({8, 4})}}, {}, {"base_model.model." + q + ".lora_A.weight", "missing"});
-  check({{q, torch::randn({2, 8}), torch::randn({8, 2})}}, {}, {"lora_A.weight", "rank 2", "r = 4"});
-  check({{q, torch::randn({4, 8}), torch::randn({8, 3})}}, {}, {"lora_B.weight", "rank 3", "r = 4"});
+  check({{q, torch::randn({4, 8}), {}}}, {},
+        {"base_model.model." + q + ".lora_B.weight", "missing"});
+  check({{q, {}, torch::randn({8, 4})}}, {},
+        {"base_model.model." + q + ".lora_A.weight", "missing"});
+  check({{q, torch::randn({2, 8}), torch::randn({8, 2})}}, {},
+        {"lora_A.weight", "rank 2", "r = 4"});
+  check({{q, torch::randn({4, 8}), torch::randn({8, 3})}}, {},
+        {"lora_B.weight", "rank 3", "r = 4"});
   check({{q, torch::randn({4, 8, 1}), torch::randn({8, 4})}}, {}, {"lora_A.weight", "2-D"});
-  check(two_modules(), {{"base_model.model.model.embed_tokens.lora_embedding_A", torch::randn({4, 16})}},
+  check(two_modules(),
+        {{"base_model.model.model.embed_tokens.lora_embedding_A", torch::randn({4, 16})}},
         {"lora_embedding_A", "DoRA / embedding adapters are not supported"});
   check(two_modules(), {{"base_model.model." + q + ".lora_magnitude_vector", torch::randn({8})}},
         {"lora_magnitude_vector", "DoRA / embedding adapters are not supported"});
@@ -287,6 +298,7 @@ TEST(LoraAdapter, RefusesBadTensors) {
   make_dirs(pickle);
   write_file_atomic(pickle + "/adapter_config.json", two_module_config());
   write_file_atomic(pickle + "/adapter_model.bin", "PK");
-  expect_error([&] { lora::load_adapter(pickle); }, {pickle + "/adapter_model.bin", "pickle", "safetensors"});
+  expect_error([&] { lora::load_adapter(pickle); },
+               {pickle + "/adapter_model.bin", "pickle", "safetensors"});
   expect_error([&] { lora::load_adapter(root); }, {root, "adapter_config.json"});
 }

@@ -29,7 +29,8 @@ bool ends_with(const std::string& s, const std::string& tail) {
 // Weight files (and their indexes) of any framework: the merged safetensors replace them, and a
 // copied pickle or GGUF would hold the unmerged weights under the merged model's name.
 bool is_weight_file(const std::string& name) {
-  for (const char* ext : {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf"})
+  for (const char* ext :
+       {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf"})
     if (ends_with(name, ext) || ends_with(name, std::string(ext) + ".index.json")) return true;
   return false;
 }
@@ -46,13 +47,15 @@ bool is_float(io::DType t) {
 
 }  // namespace
 
-MergeReport merge_adapter(const std::string& base_dir, const std::string& adapter_dir, const std::string& out_dir) {
+MergeReport merge_adapter(const std::string& base_dir, const std::string& adapter_dir,
+                          const std::string& out_dir) {
   SK_CHECK(is_directory(base_dir), base_dir, ": no such model folder");
-  SK_CHECK(path_exists(path_join(base_dir, "config.json")), base_dir, ": no config.json (not an HF model folder)");
+  SK_CHECK(path_exists(path_join(base_dir, "config.json")), base_dir,
+           ": no config.json (not an HF model folder)");
   // The final rename must not hide or replace an input.
   const fs::path base = fs::weakly_canonical(base_dir), out = fs::weakly_canonical(out_dir);
-  SK_CHECK(!inside(base, out), out_dir, ": the output folder must not be the base model folder ", base_dir,
-           " or contain it");
+  SK_CHECK(!inside(base, out), out_dir, ": the output folder must not be the base model folder ",
+           base_dir, " or contain it");
   SK_CHECK(!inside(fs::weakly_canonical(adapter_dir), out), out_dir,
            ": the output folder must not be the adapter folder ", adapter_dir, " or contain it");
 
@@ -65,7 +68,8 @@ MergeReport merge_adapter(const std::string& base_dir, const std::string& adapte
   for (const auto& [path, m] : a.modules) {
     const std::string wname = path + ".weight";
     const std::string where = cat(adapter_file, ": module '", path, "'");
-    SK_CHECK(ckpt.contains(wname), where, ": the base model ", base_dir, " has no tensor '", wname, "'");
+    SK_CHECK(ckpt.contains(wname), where, ": the base model ", base_dir, " has no tensor '", wname,
+             "'");
     const io::TensorView v = ckpt.get(wname);
     const std::vector<int64_t> delta_shape = {m.B.size(0), m.A.size(1)};
     SK_CHECK(v.shape() == delta_shape, where, ": B ", shape_str(m.B.sizes().vec()), " @ A ",
@@ -94,12 +98,14 @@ MergeReport merge_adapter(const std::string& base_dir, const std::string& adapte
         continue;
       }
       const ModuleAdapter& m = *it->second;
-      torch::Tensor W = tensor::tensor_from_view(v, cat(file->path(), ": tensor '", tname, "'"));  // [out, in]
+      torch::Tensor W =
+          tensor::tensor_from_view(v, cat(file->path(), ": tensor '", tname, "'"));  // [out, in]
       // float32 for the update whatever the storage dtype: B @ A summed over r in bf16 would lose
       // the small delta against W; one rounding back to W's dtype at the end.
       // Scale, then add: two plain roundings (add's alpha may fuse into one multiply-add), so the
       // result is exactly the written formula's.
-      torch::Tensor delta = torch::mm(m.B.to(torch::kFloat), m.A.to(torch::kFloat)) * scale;  // [out, r] @ [r, in]
+      torch::Tensor delta =
+          torch::mm(m.B.to(torch::kFloat), m.A.to(torch::kFloat)) * scale;  // [out, r] @ [r, in]
       merged.push_back((W.to(torch::kFloat) + delta).to(W.scalar_type()).contiguous());
       w.push_back({tname, v.dtype(), v.shape(), merged.back().data_ptr()});
       ++report.merged_modules;
@@ -118,7 +124,8 @@ MergeReport merge_adapter(const std::string& base_dir, const std::string& adapte
   // is not a weight file. (Regular files only; links are followed, as in HF's cache folders.)
   for (const auto& e : fs::directory_iterator(base_dir)) {
     const std::string fname = e.path().filename().string();
-    if (!fs::is_regular_file(e.path()) || is_weight_file(fname) || fname.rfind(".", 0) == 0) continue;
+    if (!fs::is_regular_file(e.path()) || is_weight_file(fname) || fname.rfind(".", 0) == 0)
+      continue;
     write_file_atomic(path_join(staged.path(), fname), read_file(e.path().string()));
     report.files.push_back(fname);
   }

@@ -21,6 +21,7 @@ struct MergeReport {
 // chat template, ...) are copied. Errors name the adapter file and module when a module's weight
 // is missing from BASE or its shape is not [out, in] of B [out, r] @ A [r, in]. OUT must be a new
 // (or empty) folder other than BASE; it appears only complete (temp folder, then rename).
-MergeReport merge_adapter(const std::string& base_dir, const std::string& adapter_dir, const std::string& out_dir);
+MergeReport merge_adapter(const std::string& base_dir, const std::string& adapter_dir,
+                          const std::string& out_dir);
 
 }  // namespace safekey::lora

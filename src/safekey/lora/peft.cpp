@@ -13,7 +13,7 @@
 namespace safekey::lora {
 namespace {
 
-// PEFT prefixes every key with the wrapper path of PeftModelForCausalLM -> LoraModel -> the HF model.
+// PEFT's wrapper path (PeftModelForCausalLM -> LoraModel -> the HF model) before every key.
 constexpr const char* kKeyPrefix = "base_model.model.";
 constexpr const char* kAllLinear = "all-linear";
 
@@ -22,7 +22,8 @@ bool ends_with(const std::string& s, const std::string& tail) {
 }
 
 bool is_all_linear(const LoraConfig& c) {
-  return c.target_regex.empty() && c.target_modules.size() == 1 && c.target_modules[0] == kAllLinear;
+  return c.target_regex.empty() && c.target_modules.size() == 1 &&
+         c.target_modules[0] == kAllLinear;
 }
 
 // A JSON value that counts as "not set": absent, null, false, 0-length string / list / object.
@@ -59,11 +60,13 @@ json LoraConfig::to_peft_json() const {
     targets_json = sorted;
   }
   // An integral alpha is written as an integer, as PEFT users set it (lora_alpha=16).
-  json alpha_json = alpha == std::floor(alpha) && std::fabs(alpha) < 1e15 ? json(static_cast<int64_t>(alpha))
-                                                                          : json(alpha);
+  json alpha_json = alpha == std::floor(alpha) && std::fabs(alpha) < 1e15
+                        ? json(static_cast<int64_t>(alpha))
+                        : json(alpha);
   j["alpha_pattern"] = json::object();
   j["auto_mapping"] = nullptr;
-  j["base_model_name_or_path"] = base_model_name_or_path.empty() ? json(nullptr) : json(base_model_name_or_path);
+  j["base_model_name_or_path"] =
+      base_model_name_or_path.empty() ? json(nullptr) : json(base_model_name_or_path);
   j["bias"] = "none";
   j["fan_in_fan_out"] = false;
   j["inference_mode"] = true;
@@ -101,8 +104,10 @@ LoraConfig LoraConfig::from_peft_json(const json& j, const std::string& file) {
            "\": trained biases are not supported (only \"none\")");
 
   // Each refused option changes what the adapted layer computes or which tensors exist.
-  refuse_if_set(j, "use_dora", file, "DoRA adapters are not supported (the magnitude vector changes the merge)");
-  refuse_if_set(j, "fan_in_fan_out", file, "fan_in_fan_out (Conv1D-style [in, out] weights) is not supported");
+  refuse_if_set(j, "use_dora", file,
+                "DoRA adapters are not supported (the magnitude vector changes the merge)");
+  refuse_if_set(j, "fan_in_fan_out", file,
+                "fan_in_fan_out (Conv1D-style [in, out] weights) is not supported");
   refuse_if_set(j, "rank_pattern", file, "per-module ranks are not supported");
   refuse_if_set(j, "alpha_pattern", file, "per-module alphas are not supported");
   refuse_if_set(j, "layers_pattern", file, "adapting only some layers is not supported");
@@ -124,14 +129,16 @@ LoraConfig LoraConfig::from_peft_json(const json& j, const std::string& file) {
   SK_CHECK(c.r > 0, file, ": field 'r' must be positive (got ", c.r, ")");
   c.alpha = json_get_or<double>(j, "lora_alpha", c.alpha, file);
   c.dropout = json_get_or<double>(j, "lora_dropout", c.dropout, file);
-  SK_CHECK(c.dropout >= 0 && c.dropout < 1, file, ": field 'lora_dropout' must be in [0, 1) (got ", c.dropout, ")");
+  SK_CHECK(c.dropout >= 0 && c.dropout < 1, file, ": field 'lora_dropout' must be in [0, 1) (got ",
+           c.dropout, ")");
   c.use_rslora = json_get_or<bool>(j, "use_rslora", false, file);
   c.base_model_name_or_path = json_get_or<std::string>(j, "base_model_name_or_path", "", file);
 
   auto tm = j.find("target_modules");
   // PEFT fills a missing list from the model type; the saved config always carries the result.
   SK_CHECK(tm != j.end() && !tm->is_null(), file,
-           ": field 'target_modules' is missing (name the adapted modules, e.g. [\"q_proj\", \"v_proj\"])");
+           ": field 'target_modules' is missing (name the adapted modules, e.g. [\"q_proj\", "
+           "\"v_proj\"])");
   if (tm->is_string()) {
     const std::string s = tm->get<std::string>();
     if (s == kAllLinear) {
@@ -145,14 +152,16 @@ LoraConfig LoraConfig::from_peft_json(const json& j, const std::string& file) {
       c.target_regex = s;
     }
   } else {
-    SK_CHECK(tm->is_array() && !tm->empty(), file, ": field 'target_modules' must be a non-empty list or a string");
+    SK_CHECK(tm->is_array() && !tm->empty(), file,
+             ": field 'target_modules' must be a non-empty list or a string");
     for (const auto& t : *tm) {
       SK_CHECK(t.is_string() && !t.get<std::string>().empty(), file,
                ": field 'target_modules' holds a non-string or empty entry ", t.dump());
       c.target_modules.push_back(t.get<std::string>());
     }
     std::sort(c.target_modules.begin(), c.target_modules.end());
-    c.target_modules.erase(std::unique(c.target_modules.begin(), c.target_modules.end()), c.target_modules.end());
+    c.target_modules.erase(std::unique(c.target_modules.begin(), c.target_modules.end()),
+                           c.target_modules.end());
   }
   return c;
 }
@@ -179,15 +188,19 @@ Adapter load_adapter(const std::string& dir) {
   const std::string st = path_join(dir, kWeightsFile);
   if (!path_exists(st)) {
     const std::string bin = path_join(dir, "adapter_model.bin");
-    SK_CHECK(!path_exists(bin), bin, ": pickle adapters are not supported; convert it to ", kWeightsFile,
-             " (in Python: PeftModel.from_pretrained(...).save_pretrained(dir, safe_serialization=True))");
+    SK_CHECK(!path_exists(bin), bin, ": pickle adapters are not supported; convert it to ",
+             kWeightsFile,
+             " (in Python: PeftModel.from_pretrained(...).save_pretrained(dir, "
+             "safe_serialization=True))");
     fail(st, ": missing (a PEFT adapter folder holds ", kConfigFile, " and ", kWeightsFile, ")");
   }
   io::SafetensorsFile f(st);
   for (const auto& name : f.names()) {
     const std::string where = cat(st, ": tensor '", name, "'");
-    for (const char* unsupported : {"lora_embedding_A", "lora_embedding_B", "lora_magnitude_vector"})
-      SK_CHECK(name.find(unsupported) == std::string::npos, where, ": DoRA / embedding adapters are not supported");
+    for (const char* unsupported :
+         {"lora_embedding_A", "lora_embedding_B", "lora_magnitude_vector"})
+      SK_CHECK(name.find(unsupported) == std::string::npos, where,
+               ": DoRA / embedding adapters are not supported");
     std::string path;
     char which = 0;
     const size_t prefix = std::char_traits<char>::length(kKeyPrefix);
@@ -204,17 +217,20 @@ Adapter load_adapter(const std::string& dir) {
     torch::Tensor t = tensor::tensor_from_view(f.get(name), where);
     SK_CHECK(t.dim() == 2, where, ": expected a 2-D matrix, got ", t.dim(), " dimensions");
     torch::Tensor& slot = which == 'A' ? a.modules[path].A : a.modules[path].B;
-    SK_CHECK(!slot.defined(), where, ": module '", path, "' has lora_", which, " twice (plain and .default)");
+    SK_CHECK(!slot.defined(), where, ": module '", path, "' has lora_", which,
+             " twice (plain and .default)");
     slot = t;
   }
   SK_CHECK(!a.modules.empty(), st, ": holds no LoRA tensors");
   for (const auto& [path, m] : a.modules) {
-    SK_CHECK(m.A.defined(), st, ": tensor '", peft_key(path, 'A'), "' is missing (module '", path, "' has only lora_B)");
-    SK_CHECK(m.B.defined(), st, ": tensor '", peft_key(path, 'B'), "' is missing (module '", path, "' has only lora_A)");
-    SK_CHECK(m.A.size(0) == a.config.r, st, ": tensor '", peft_key(path, 'A'), "' has rank ", m.A.size(0), " but ",
-             config_path, " says r = ", a.config.r);
-    SK_CHECK(m.B.size(1) == a.config.r, st, ": tensor '", peft_key(path, 'B'), "' has rank ", m.B.size(1), " but ",
-             config_path, " says r = ", a.config.r);
+    SK_CHECK(m.A.defined(), st, ": tensor '", peft_key(path, 'A'), "' is missing (module '", path,
+             "' has only lora_B)");
+    SK_CHECK(m.B.defined(), st, ": tensor '", peft_key(path, 'B'), "' is missing (module '", path,
+             "' has only lora_A)");
+    SK_CHECK(m.A.size(0) == a.config.r, st, ": tensor '", peft_key(path, 'A'), "' has rank ",
+             m.A.size(0), " but ", config_path, " says r = ", a.config.r);
+    SK_CHECK(m.B.size(1) == a.config.r, st, ": tensor '", peft_key(path, 'B'), "' has rank ",
+             m.B.size(1), " but ", config_path, " says r = ", a.config.r);
   }
   return a;
 }
@@ -228,10 +244,11 @@ void save_adapter(const std::string& dir, const Adapter& a, const std::string& d
   for (const auto& [path, m] : a.modules) {
     for (char which : {'A', 'B'}) {
       const torch::Tensor& t = which == 'A' ? m.A : m.B;
-      SK_CHECK(t.defined() && t.dim() == 2, dir, ": module '", path, "': lora_", which, " must be a 2-D tensor");
+      SK_CHECK(t.defined() && t.dim() == 2, dir, ": module '", path, "': lora_", which,
+               " must be a 2-D tensor");
       const int64_t rank = which == 'A' ? t.size(0) : t.size(1);
-      SK_CHECK(rank == a.config.r, dir, ": module '", path, "': lora_", which, " has rank ", rank, " but r = ",
-               a.config.r);
+      SK_CHECK(rank == a.config.r, dir, ": module '", path, "': lora_", which, " has rank ", rank,
+               " but r = ", a.config.r);
       torch::Tensor c = t.detach().to(torch::kCPU);
       if (!dtype.empty()) c = c.to(tensor::torch_dtype_from_name(dtype));
       keep.push_back(c.contiguous());

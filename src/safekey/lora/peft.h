@@ -50,7 +50,8 @@ struct ModuleAdapter {
 
 struct Adapter {
   LoraConfig config;
-  std::map<std::string, ModuleAdapter> modules;  // key: HF module path ("model.layers.0.self_attn.q_proj")
+  // key: HF module path ("model.layers.0.self_attn.q_proj")
+  std::map<std::string, ModuleAdapter> modules;
 };
 
 // The file names inside an adapter folder.
