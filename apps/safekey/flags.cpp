@@ -9,6 +9,7 @@ const std::vector<Flag>& flag_table() {
   static const std::vector<Flag> table = {
 #include "flags/common.inc"
 #include "flags/model.inc"
+#include "flags/lora.inc"
 #include "flags/text.inc"
 #include "flags/template.inc"
 #include "flags/data.inc"

@@ -7,17 +7,17 @@
 #include <vector>
 
 #include "safekey/io/safetensors.h"
+#include "safekey/tensor/safetensors_torch.h"
 
 namespace safekey::model {
 
-torch::ScalarType to_torch_dtype(io::DType t, const std::string& where);
-io::DType to_io_dtype(torch::ScalarType t);
-// "float32" / "bfloat16" / "float16" (HF names, see canonical_dtype_name) -> torch dtype.
-torch::ScalarType torch_dtype_from_name(const std::string& hf_name);
-std::string dtype_hf_name(torch::ScalarType t);
-
-// A CPU tensor holding a copy of the view's bytes (the mapping may close afterwards).
-torch::Tensor tensor_from_view(const io::TensorView& v, const std::string& where);
+// The dtype mapping and view copy live in tensor/ (shared with lora/); model:: callers keep
+// their spelling.
+using tensor::dtype_hf_name;
+using tensor::tensor_from_view;
+using tensor::to_io_dtype;
+using tensor::to_torch_dtype;
+using tensor::torch_dtype_from_name;
 
 // Reads every tensor of one .safetensors file (copies, CPU), in data order.
 std::vector<std::pair<std::string, torch::Tensor>> load_safetensors(const std::string& path);
