@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli.h"
+#include "model_setup.h"
 #include "safekey/analyze/attention_share.h"
 #include "safekey/analyze/safety_probe.h"
 #include "safekey/train/dataset.h"
@@ -26,6 +27,7 @@ void emit(cli::Args& a, const json& j) {
 int run_attention(cli::Args& a) {
   const std::string dir = a.required("model");
   auto model = model::load_model(dir);
+  apply_adapter_flag(a, model);
   const auto ex = load(a, dir);
   emit(a, analyze::attention_shares(model, ex).to_json());
   return 0;
@@ -34,6 +36,7 @@ int run_attention(cli::Args& a) {
 int run_probe(cli::Args& a) {
   const std::string dir = a.required("model");
   auto model = model::load_model(dir);
+  apply_adapter_flag(a, model);
   const auto ex = load(a, dir);
   std::vector<int> labels;
   int64_t skipped = 0;

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli.h"
+#include "model_setup.h"
 #include "safekey/model/decoder.h"
 #include "safekey/model/tensor_io.h"
 #include "safekey/util/error.h"
@@ -76,6 +77,7 @@ int run_forward(cli::Args& args) {
            ": CUDA is not available in this build/machine");
 
   model::DecoderModel m = model::load_model(dir, model::torch_dtype_from_name(dtype), device);
+  apply_adapter_flag(args, m);
   torch::NoGradGuard no_grad;
   in.input_ids = in.input_ids.to(device);
   if (in.key_mask.defined()) in.key_mask = in.key_mask.to(device);

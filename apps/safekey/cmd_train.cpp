@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 
+#include "safekey/lora/peft.h"
 #include "safekey/model/config.h"
 #include "safekey/train/memory_plan.h"
 #include "safekey/train/trainer.h"
@@ -15,6 +16,21 @@
 
 namespace safekey {
 namespace {
+
+// --lora-target-modules: comma-separated names.
+std::vector<std::string> lora_targets(cli::Args& args) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : args.str("lora-target-modules") + ",") {
+    if (ch != ',') {
+      cur += ch;
+    } else if (!cur.empty()) {
+      out.push_back(cur);
+      cur.clear();
+    }
+  }
+  return out;
+}
 
 // --plan: the memory plan of the run the other flags describe (train/memory_plan.h).
 int run_plan(cli::Args& args) {
@@ -39,6 +55,11 @@ int run_plan(cli::Args& args) {
   in.fused_attention = attention == "auto" ? TORCH_VERSION_MAJOR >= 2 : attention == "fused";
   in.loss_chunk_tokens = args.i64("loss-chunk-tokens");
   in.zero3_prefetch = args.on("zero3-prefetch");
+  lora::LoraConfig lc;
+  lc.r = args.i64("lora-r");
+  lc.target_modules = lora_targets(args);
+  in.lora_r = lc.r;
+  in.lora_targets = [lc](const std::string& p) { return lora::targets(lc, p); };
   in.bucket_bytes = static_cast<int64_t>(args.f64("dist-bucket-mb") * 1024 * 1024);
   in.device_memory_gb = args.f64("device-memory-gb");
   const auto p = train::plan_memory(in);
@@ -88,6 +109,11 @@ int run_train(cli::Args& args) {
   c.gradient_checkpointing = args.on("gradient-checkpointing");
   c.loss_chunk_tokens = args.i64("loss-chunk-tokens");
   c.zero3_prefetch = args.on("zero3-prefetch");
+  c.lora_r = args.i64("lora-r");
+  c.lora_alpha = args.f64("lora-alpha");
+  c.lora_dropout = args.f64("lora-dropout");
+  c.lora_target_modules = lora_targets(args);
+  c.use_rslora = args.on("use-rslora");
   c.reference_compat = args.on("reference-compat");
   c.dtype = args.str("dtype");
   c.device = args.str("device");

@@ -4,6 +4,8 @@
 #include <iostream>
 
 #include "safekey/infer/prompt.h"
+#include "safekey/lora/peft.h"
+#include "safekey/model/adapter.h"
 #include "safekey/util/error.h"
 
 namespace safekey {
@@ -15,11 +17,22 @@ torch::ScalarType generation_dtype(const cli::Args& a) {
   fail("--dtype must be float32 or bfloat16 (got '", d, "')");
 }
 
+void apply_adapter_flag(const cli::Args& a, model::DecoderModel& m) {
+  const std::string dir = a.str("adapter");
+  if (dir.empty()) return;
+  const auto adapter = lora::load_adapter(dir);
+  model::attach_adapter(m, adapter, dir);
+  m->eval();
+  std::cerr << "adapter: " << dir << " (LoRA r=" << adapter.config.r << ", scale " << adapter.config.scale() << ", "
+            << adapter.modules.size() << " modules)\n";
+}
+
 std::unique_ptr<LoadedModel> load_for_generation(const cli::Args& a, const std::string& model_dir,
                                                  const GenerationSetup& setup) {
   auto m = std::make_unique<LoadedModel>();
   m->dir = model_dir;
   m->model = model::load_model(model_dir, generation_dtype(a));
+  apply_adapter_flag(a, m->model);
   m->tok = std::make_unique<text::Tokenizer>(text::Tokenizer::from_file(model_dir));
   try {
     m->chat = std::make_unique<text::ChatFormat>(text::ChatFormat::from_path(model_dir));

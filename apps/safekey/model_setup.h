@@ -29,6 +29,10 @@ struct LoadedModel {
   std::unique_ptr<infer::Generator> gen;
 };
 
+// --adapter DIR: attaches a PEFT LoRA adapter to the model (unmerged, applied on the fly); a no-op
+// without the flag. Says what it attached on stderr.
+void apply_adapter_flag(const cli::Args& a, model::DecoderModel& m);
+
 // --dtype: float32 or bfloat16; anything else is an error naming the flag.
 torch::ScalarType generation_dtype(const cli::Args& a);
 

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "safekey/lora/peft.h"
 #include "safekey/model/decoder.h"
 #include "safekey/model/layers.h"
 
@@ -27,5 +28,18 @@ std::vector<std::string> add_lora(DecoderModel& m, const std::function<bool(cons
 // The adapters' parameters as ("<path>.lora_A.weight", A [r, in]) and ("<path>.lora_B.weight",
 // B [out, r]), in module order.
 std::vector<std::pair<std::string, torch::Tensor>> lora_parameters(DecoderModel& m);
+
+// The model's adapters as a PEFT adapter with `config` (A and B copied to the CPU).
+lora::Adapter adapter_of(DecoderModel& m, const lora::LoraConfig& config);
+
+// Applies an adapter (e.g. lora::load_adapter) to a model on the fly: each module of the adapter gets
+// a LoRA of the adapter's rank, scale and dropout with its A and B (float32 on the model's device).
+// A module path the model lacks, or shapes that do not fit the module, is an error naming `source`.
+// The base parameters are frozen.
+void attach_adapter(DecoderModel& m, const lora::Adapter& adapter, const std::string& source);
+
+// Copies an adapter's A and B into the model's existing adapters (a resume): the same modules and
+// shapes, or an error naming `source`.
+void load_adapter_weights(DecoderModel& m, const lora::Adapter& adapter, const std::string& source);
 
 }  // namespace safekey::model

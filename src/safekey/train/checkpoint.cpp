@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "safekey/model/adapter.h"
 #include "safekey/train/zero3.h"
 #include "safekey/util/error.h"
 #include "safekey/util/file.h"
@@ -116,7 +117,8 @@ void set_rng_states(const json& j, const std::string& where) {
 
 std::string save_checkpoint(const std::string& output_dir, model::DecoderModel& model, SafetyHead* head,
                             dist::ShardedAdamW& optimizer, const TrainerState& state,
-                            const std::string& tokenizer_src, const std::string& save_dtype) {
+                            const std::string& tokenizer_src, const std::string& save_dtype,
+                            const lora::LoraConfig* lora) {
   auto& group = optimizer.group();
   const int rank = group.rank();
   const std::string name = cat("checkpoint-", state.global_step);
@@ -144,18 +146,20 @@ std::string save_checkpoint(const std::string& output_dir, model::DecoderModel& 
   };
   if (rank == 0) guarded([&] {
       fs::remove_all(tmp, ec);
-      make_dirs(path_join(tmp, "model"));
+      make_dirs(path_join(tmp, lora ? "adapter" : "model"));
     });
   agree();
   guarded([&] {
     // ZeRO-3: every rank gathers the layers one at a time while rank 0 writes them.
     if (optimizer.stage() == 3) save_model_zero3(model, optimizer, path_join(tmp, "model"), save_dtype, rank == 0);
     if (rank == 0) {
-      if (optimizer.stage() != 3) model::save_model(model, path_join(tmp, "model"), 5'000'000'000LL, save_dtype);
+      // LoRA: only the adapter (float32 unless --save-dtype says otherwise), in PEFT's format.
+      if (lora) lora::save_adapter(path_join(tmp, "adapter"), model::adapter_of(model, *lora), save_dtype);
+      else if (optimizer.stage() != 3) model::save_model(model, path_join(tmp, "model"), 5'000'000'000LL, save_dtype);
       if (!tokenizer_src.empty())
         for (const auto& f : tokenizer_file_names()) {
           const std::string src = path_join(tokenizer_src, f);
-          if (path_exists(src)) write_file_atomic(path_join(path_join(tmp, "model"), f), read_file(src));
+          if (path_exists(src)) write_file_atomic(path_join(path_join(tmp, lora ? "adapter" : "model"), f), read_file(src));
         }
       if (head) save_safety_head(*head, path_join(tmp, "safety_head.safetensors"));
     }
@@ -209,20 +213,24 @@ TrainerState read_trainer_state(const std::string& checkpoint_dir) {
 }
 
 void load_checkpoint_weights(const std::string& checkpoint_dir, model::DecoderModel& model, SafetyHead* head,
-                             dist::ShardedAdamW& optimizer) {
+                             dist::ShardedAdamW& optimizer, bool lora) {
   const int rank = optimizer.group().rank();
   for (const auto& f : optimizer.all_state_file_names())
     SK_CHECK(path_exists(path_join(checkpoint_dir, f)), checkpoint_dir, ": no ", f, " (the checkpoint was written ",
              "with another world size or ZeRO stage; resume with the ones it was written with, see "
              "docs/distributed.md)");
-  // Into the run's model, tensor by tensor: a resume never holds a second model.
-  const std::string model_dir = path_join(checkpoint_dir, "model");
-  const auto saved = model::ModelConfig::from_file(path_join(model_dir, "config.json"));
-  SK_CHECK(saved.parameter_shapes().size() == model->config().parameter_shapes().size(), checkpoint_dir,
-           ": the checkpoint's model has ", saved.parameter_shapes().size(), " parameters, the run's model ",
-           model->config().parameter_shapes().size());
-  model::load_weights(model, model_dir);  // ZeRO-3: the layers' placeholders are only checked
-  if (optimizer.stage() == 3) load_layer_slices(optimizer, model_dir);
+  if (lora) {  // the adapter; the frozen base came from --model
+    const std::string adapter_dir = path_join(checkpoint_dir, "adapter");
+    model::load_adapter_weights(model, lora::load_adapter(adapter_dir), adapter_dir);
+  } else {  // into the run's model, tensor by tensor: a resume never holds a second model
+    const std::string model_dir = path_join(checkpoint_dir, "model");
+    const auto saved = model::ModelConfig::from_file(path_join(model_dir, "config.json"));
+    SK_CHECK(saved.parameter_shapes().size() == model->config().parameter_shapes().size(), checkpoint_dir,
+             ": the checkpoint's model has ", saved.parameter_shapes().size(), " parameters, the run's model ",
+             model->config().parameter_shapes().size());
+    model::load_weights(model, model_dir);  // ZeRO-3: the layers' placeholders are only checked
+    if (optimizer.stage() == 3) load_layer_slices(optimizer, model_dir);
+  }
   if (head) {
     const std::string hp = path_join(checkpoint_dir, "safety_head.safetensors");
     SK_CHECK(path_exists(hp), checkpoint_dir, ": no safety_head.safetensors but the safety head is on");

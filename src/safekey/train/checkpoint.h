@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "safekey/lora/peft.h"
 #include "safekey/model/decoder.h"
 #include "safekey/train/objectives/dual_path_safety_head.h"
 #include "safekey/train/optim.h"
@@ -41,9 +42,12 @@ struct TrainerState {
 // tokenizer files are copied next to the model (may be ""). `save_dtype` ("" = the model's): the
 // dtype of the saved weights; the model is written shard by shard. `head` may be null. A failure on any
 // rank fails the save on every rank, names the rank(s), and leaves no temp folder.
+// With `lora` (a LoRA run) the checkpoint holds the adapter in PEFT's format (adapter/) instead of
+// the model, the tokenizer files beside it.
 std::string save_checkpoint(const std::string& output_dir, model::DecoderModel& model, SafetyHead* head,
                             dist::ShardedAdamW& optimizer, const TrainerState& state,
-                            const std::string& tokenizer_src, const std::string& save_dtype = "");
+                            const std::string& tokenizer_src, const std::string& save_dtype = "",
+                            const lora::LoraConfig* lora = nullptr);
 
 // Complete checkpoints (with trainer_state.json) in output_dir, oldest first.
 std::vector<std::string> list_checkpoints(const std::string& output_dir);
@@ -55,8 +59,9 @@ TrainerState read_trainer_state(const std::string& checkpoint_dir);
 // Restores the model weights, head, this rank's optimizer state and RNG states of a checkpoint into
 // existing objects. A checkpoint that lacks a rank's file (another world size or ZeRO stage) is
 // refused with a message naming the file.
+// A LoRA run's checkpoint restores the adapter (the base comes from --model).
 void load_checkpoint_weights(const std::string& checkpoint_dir, model::DecoderModel& model, SafetyHead* head,
-                             dist::ShardedAdamW& optimizer);
+                             dist::ShardedAdamW& optimizer, bool lora = false);
 
 // The torch CPU generator state as hex, and back.
 std::string get_torch_rng_state();

@@ -9,6 +9,8 @@
 #include "safekey/dist/env.h"
 #include "safekey/dist/process_group.h"
 #include "safekey/dist/sharded_adamw.h"
+#include "safekey/lora/peft.h"
+#include "safekey/model/adapter.h"
 #include "safekey/model/decoder.h"
 #include "safekey/tensor/memory_meter.h"
 #include "safekey/tensor/runtime.h"
@@ -36,6 +38,8 @@ json TrainConfig::to_json() const {
               {"gradient_checkpointing", gradient_checkpointing}, {"reference_compat", reference_compat},
               {"dtype", dtype}, {"device", device}, {"seed", seed}, {"shuffle", shuffle},
               {"zero_stage", zero_stage},
+              {"lora_r", lora_r}, {"lora_alpha", lora_alpha}, {"lora_dropout", lora_dropout},
+              {"lora_target_modules", lora_target_modules}, {"use_rslora", use_rslora},
               {"skip_invalid", skip_invalid}, {"benign_sources", benign_sources}};
 }
 
@@ -84,6 +88,11 @@ void check_config(const TrainConfig& c) {
   SK_CHECK(c.zero_stage >= 0 && c.zero_stage <= 3, "train: --zero-stage must be 0, 1, 2 or 3, got ", c.zero_stage);
   SK_CHECK(c.dist_bucket_mb > 0, "train: --dist-bucket-mb must be > 0");
   SK_CHECK(c.loss_chunk_tokens >= 0, "train: --loss-chunk-tokens must be >= 0");
+  SK_CHECK(c.lora_r >= 0, "train: --lora-r must be >= 0 (0 = full fine-tuning)");
+  SK_CHECK(c.lora_dropout >= 0 && c.lora_dropout < 1, "train: --lora-dropout must be in [0, 1)");
+  SK_CHECK(c.lora_r == 0 || c.zero_stage <= 2,
+           "train: LoRA runs at --zero-stage 0, 1 or 2 (the adapters are small and the frozen base is not sharded)");
+  SK_CHECK(c.lora_r == 0 || !c.lora_target_modules.empty(), "train: --lora-target-modules is empty");
   SK_CHECK(c.save_dtype == "auto" || c.save_dtype == "float32" || c.save_dtype == "bfloat16",
            "train: --save-dtype must be auto, float32 or bfloat16, got '", c.save_dtype, "'");
 }
@@ -166,6 +175,28 @@ TrainResult run_training(const TrainConfig& cfg) {
   model->train();
   model->set_gradient_checkpointing(cfg.gradient_checkpointing);
   const auto& mc = model->config();
+  // LoRA: the base frozen, adapters attached (drawn from the seed: the same on every rank).
+  std::unique_ptr<lora::LoraConfig> lora_cfg;
+  if (cfg.lora_r > 0) {
+    lora_cfg = std::make_unique<lora::LoraConfig>();
+    lora_cfg->r = cfg.lora_r;
+    lora_cfg->alpha = cfg.lora_alpha;
+    lora_cfg->dropout = cfg.lora_dropout;
+    lora_cfg->target_modules = cfg.lora_target_modules;
+    lora_cfg->use_rslora = cfg.use_rslora;
+    lora_cfg->base_model_name_or_path = cfg.model_dir;
+    // The chunked loss reads the LM head's weight directly, so an adapter there would not train.
+    SK_CHECK(!lora::targets(*lora_cfg, "lm_head"), "train: LoRA on lm_head is not supported (use all-linear, which "
+             "leaves the output layer out as PEFT does, or name the projections)");
+    const auto adapted = model::add_lora(model, [&](const std::string& p) { return lora::targets(*lora_cfg, p); },
+                                         {cfg.lora_r, lora_cfg->scale(), cfg.lora_dropout},
+                                         static_cast<uint64_t>(cfg.seed));
+    int64_t trainable = 0;
+    for (auto& [n, p] : model::lora_parameters(model)) trainable += p.numel();
+    if (!quiet)
+      std::cerr << "train: LoRA r=" << cfg.lora_r << " alpha=" << cfg.lora_alpha << " on " << adapted.size()
+                << " modules, " << trainable << " trainable parameters (the base is frozen)\n";
+  }
   const int64_t pad_id = mc.eos_token_ids.empty() ? 0 : mc.eos_token_ids[0];
 
   // Data: validated, then truncated by the documented policy. Every rank reads all of it and takes
@@ -249,7 +280,7 @@ TrainResult run_training(const TrainConfig& cfg) {
                  ? "\n  (resume with the world size the checkpoint was written with; see docs/distributed.md)"
                  : "");
     set_torch_rng_state(saved.torch_rng_state);  // rank 0's; each rank's own follows from its rng file
-    load_checkpoint_weights(ck, model, head.get(), opt);
+    load_checkpoint_weights(ck, model, head.get(), opt, lora_cfg != nullptr);
     st.global_step = saved.global_step;
     st.epoch = saved.epoch;
     st.micro_in_epoch = saved.micro_in_epoch;
@@ -320,7 +351,7 @@ TrainResult run_training(const TrainConfig& cfg) {
     s.torch_rng_state = get_torch_rng_state();
     s.elapsed_s = elapsed_before + std::chrono::duration<double>(Clock::now() - t_start).count();
     res.last_checkpoint = save_checkpoint(cfg.output_dir, model, head.get(), opt, s, cfg.model_dir,
-                                          cfg.save_dtype == "auto" ? "" : cfg.save_dtype);
+                                          cfg.save_dtype == "auto" ? "" : cfg.save_dtype, lora_cfg.get());
     if (main_rank) rotate_checkpoints(cfg.output_dir, cfg.save_total_limit);
     saved_at = st.global_step;
     if (!quiet) std::cerr << "saved " << res.last_checkpoint << "\n";
@@ -421,7 +452,7 @@ TrainResult run_training(const TrainConfig& cfg) {
     if (!stop && saved_at != st.global_step) checkpoint(epoch, micro_per_epoch);
   }
   res.steps = st.global_step;
-  res.model_dir = res.last_checkpoint.empty() ? "" : path_join(res.last_checkpoint, "model");
+  if (!res.last_checkpoint.empty()) (lora_cfg ? res.adapter_dir : res.model_dir) = path_join(res.last_checkpoint, lora_cfg ? "adapter" : "model");
   if (main_rank)
     write_file_atomic(path_join(cfg.output_dir, "loss_curves.svg"),
                       loss_curves_svg(res.history, "SafeKey training: " + cfg.output_dir));
