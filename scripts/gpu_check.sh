@@ -98,8 +98,9 @@ for p in names:
 EOF
 }
 
-scale_1p5b() {  # scale_1p5b <safekey> <workdir>: 1.5B bf16 seq 4096 training, peak memory vs --plan
+scale_1p5b() {  # scale_1p5b <safekey> <workdir> [train flags]: 1.5B bf16 seq 4096 training, peak memory vs --plan
   local sk=$1 w=$2
+  shift 2
   mkdir -p "$w"
   python3 - "$w" <<'EOF'
 import json, random, sys
@@ -118,7 +119,7 @@ with open(w + "/data.jsonl", "w") as f:
 EOF
   "$sk" init --config "$w/config.json" --seed 1 --out "$w/model" --dtype bfloat16 || return 1
   local args=(--model "$w/model" --device cuda --dtype bfloat16 --per-device-train-batch-size 1 --max-seq-len 4096
-              --gradient-checkpointing --loss-chunk-tokens 2048 --key-sentence-prediction --safety-head)
+              --gradient-checkpointing --loss-chunk-tokens 2048 --key-sentence-prediction --safety-head "$@")
   "$sk" train --plan "${args[@]}" --device-memory-gb 80
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$w/mem.txt" 2>/dev/null &
   local smi=$!
@@ -160,7 +161,13 @@ run() {
   step train_nccl_world1 "$B/safekey" launch --nproc-per-node 1 --master-port 0 -- "${train[@]}" \
     --output-dir "$W/cuda-fp32-nccl" --device cuda --dtype float32 --dist-backend nccl --zero-stage 2
   step train_nccl_compare compare_losses "$W/cuda-fp32" "$W/cuda-fp32-nccl"
+  step train_nccl_zero3_world1 "$B/safekey" launch --nproc-per-node 1 --master-port 0 -- "${train[@]}" \
+    --output-dir "$W/cuda-fp32-zero3" --device cuda --dtype float32 --dist-backend nccl --zero-stage 3
+  step train_zero3_compare compare_losses "$W/cuda-fp32" "$W/cuda-fp32-zero3"
+  step train_cuda_bf16_lora "${train[@]}" --output-dir "$W/cuda-bf16-lora" --device cuda --dtype bfloat16 \
+    --lora-r 8 --lora-alpha 16 --lora-target-modules all-linear --gradient-checkpointing
   step scale_1p5b scale_1p5b "$B/safekey" "$W/scale"
+  step scale_1p5b_lora scale_1p5b "$B/safekey" "$W/scale-lora" --lora-r 16 --lora-target-modules all-linear
   echo "gpu_check: $failures step(s) failed"
   exit "$failures"
 }

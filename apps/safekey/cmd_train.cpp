@@ -65,7 +65,10 @@ int run_plan(cli::Args& args) {
   const auto p = train::plan_memory(in);
   std::cout << "memory plan: " << in.model.summary() << "\n"
             << p.parameters << " parameters (with the safety head: " << (in.safety_head ? "yes" : "no") << "), "
-            << in.dtype << (in.dtype == "bfloat16" ? " with fp32 master weights" : "") << ", " << in.world_size
+            << in.dtype
+            << (in.lora_r > 0 ? cat(" frozen base, LoRA r=", in.lora_r, " (", p.trainable, " trainable, fp32)")
+                : in.dtype == "bfloat16" ? " with fp32 master weights" : "")
+            << ", " << in.world_size
             << " rank(s), ZeRO stage " << in.zero_stage
             << ", micro-batch " << in.batch_size << " x " << in.seq_len << " tokens, "
             << (in.fused_attention ? "fused" : "math") << " attention, " << (in.cuda ? "CUDA" : "CPU") << "\n\n"

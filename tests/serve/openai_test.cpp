@@ -12,7 +12,7 @@ std::optional<ApiError> parse(Endpoint ep, const std::string& body, ParsedReques
   Limits lim;
   lim.max_tokens_limit = 100;
   lim.default_max_tokens = 16;
-  return parse_request(ep, body, "tiny", lim, out ? out : &tmp);
+  return parse_request(ep, body, {"tiny"}, lim, out ? out : &tmp);
 }
 
 TEST(OpenAiParse, ChatFieldsAndDefaults) {

@@ -8,6 +8,7 @@
 
 #include "infer/tiny_model.h"
 #include "safekey/infer/generator.h"
+#include "safekey/model/adapter.h"
 #include "safekey/serve/scheduler.h"
 #include "safekey/serve/server.h"
 #include "safekey/text/chat_template.h"
@@ -309,6 +310,70 @@ TEST_F(ServerTest, StopDrainsRunningRequests) {
   httplib::Client c("127.0.0.1", server_->port());
   c.set_connection_timeout(2);
   EXPECT_FALSE(c.Get("/health")) << "the server still accepts connections after stop()";
+}
+
+}  // namespace
+}  // namespace safekey::serve
+
+namespace safekey::serve {
+namespace {
+
+// An adapter with random B on every attention and MLP projection of a model sharing `base`'s weights.
+model::DecoderModel lora_model(model::DecoderModel& base, uint64_t seed) {
+  auto m = model::share_weights(base);
+  model::add_lora(m, [](const std::string& p) { return p != "lm_head"; }, {4, 2.0, 0.0}, seed);
+  torch::manual_seed(static_cast<int64_t>(seed));
+  torch::NoGradGuard ng;
+  for (auto& [name, p] : model::lora_parameters(m))
+    if (name.find(".lora_B.") != std::string::npos) p.normal_(0.0, 0.5);
+  m->eval();
+  return m;
+}
+
+// Catches: a request routed to the wrong adapter (or every request to the base), a LoRA module that
+// copies or changes the base's weights, and /v1/models without the modules.
+TEST_F(ServerTest, LoraModulesAreChosenByTheModelField) {
+  auto base = model::load_model(*dir_);
+  ServerOptions o;
+  std::map<std::string, std::string> want;
+  for (const std::string name : {"safe", "other"}) {
+    ServerOptions::LoraModule lm{name, "in-process/" + name, lora_model(base, name == "safe" ? 1 : 2)};
+    // Shared, not copied: the module's embedding is the base's storage.
+    EXPECT_EQ(lm.model->hf_named_parameters()[0].second.data_ptr(), base->hf_named_parameters()[0].second.data_ptr());
+    infer::Generator g(lm.model, *tok_, chat_, {});  // run before the server owns the model
+    infer::Request r;
+    r.prompt = "The capital of France is";
+    infer::SamplingParams p;
+    p.max_new_tokens = 10;
+    p.ignore_eos = true;
+    want[name] = g.generate({r}, p)[0].text;
+    o.lora_modules.push_back(std::move(lm));
+  }
+  start(o);
+  auto models = json::parse(client_->Get("/v1/models")->body);
+  ASSERT_EQ(models["data"].size(), 3u);
+  EXPECT_EQ(models["data"][1]["id"], "safe");
+  EXPECT_EQ(models["data"][1]["parent"], "tiny");
+  json body = {{"prompt", "The capital of France is"}, {"max_tokens", 10}, {"temperature", 0}, {"ignore_eos", true}};
+  std::map<std::string, std::string> got;
+  for (const std::string name : {"tiny", "safe", "other"}) {
+    body["model"] = name;
+    auto r = post("/v1/completions", body);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json j = json::parse(r->body);
+    EXPECT_EQ(j["model"], name);
+    got[name] = j["choices"][0]["text"].get<std::string>();
+  }
+  EXPECT_EQ(got["safe"], want["safe"]);
+  EXPECT_EQ(got["other"], want["other"]);
+  EXPECT_NE(got["safe"], got["tiny"]) << "the adapter changed nothing";
+  EXPECT_NE(got["safe"], got["other"]);
+  body["model"] = "missing";
+  auto r = post("/v1/completions", body);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_NE(r->body.find("`safe`"), std::string::npos) << r->body;
 }
 
 }  // namespace

@@ -44,6 +44,23 @@ std::vector<std::pair<std::string, torch::Tensor>> lora_parameters(DecoderModel&
   return out;
 }
 
+DecoderModel share_weights(DecoderModel& base) {
+  auto named = base->hf_named_parameters();
+  SK_CHECK(!named.empty(), "share_weights: the model has no parameters");
+  const auto& first = named.front().second;
+  DecoderModel m(base->config(), ModelInit{first.scalar_type(), first.device(), false, true});
+  auto mine = m->hf_named_parameters();
+  SK_CHECK(mine.size() == named.size(), "share_weights: parameter lists differ");
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    SK_CHECK(mine[i].first == named[i].first, "share_weights: ", mine[i].first, " vs ", named[i].first);
+    mine[i].second.set_data(named[i].second.detach());
+    mine[i].second.set_requires_grad(false);
+  }
+  m->eval();
+  return m;
+}
+
 lora::Adapter adapter_of(DecoderModel& m, const lora::LoraConfig& config) {
   lora::Adapter a;
   a.config = config;

@@ -29,6 +29,10 @@ std::vector<std::string> add_lora(DecoderModel& m, const std::function<bool(cons
 // B [out, r]), in module order.
 std::vector<std::pair<std::string, torch::Tensor>> lora_parameters(DecoderModel& m);
 
+// A second model over the same base weights (no copy: every HF parameter shares the base's
+// storage), to carry its own adapters — several adapters served from one base.
+DecoderModel share_weights(DecoderModel& base);
+
 // The model's adapters as a PEFT adapter with `config` (A and B copied to the CPU).
 lora::Adapter adapter_of(DecoderModel& m, const lora::LoraConfig& config);
 

@@ -45,8 +45,8 @@ struct DecoderModelImpl::Impl {
 
 DecoderModelImpl::DecoderModelImpl(const ModelConfig& cfg, const ModelInit& init)
     : cfg_(cfg), impl_(std::make_shared<Impl>()) {
-  const ParamInit whole{torch::TensorOptions().dtype(init.dtype).device(init.device), false};
-  const ParamInit layer_init{whole.options, init.defer_layers};
+  const ParamInit whole{torch::TensorOptions().dtype(init.dtype).device(init.device), init.defer_all};
+  const ParamInit layer_init{whole.options, init.defer_layers || init.defer_all};
   impl_->body = register_module("model", std::make_shared<BodyImpl>(cfg, whole, layer_init));
   if (!cfg.tie_word_embeddings)
     impl_->lm_head = register_module("lm_head", Linear(cfg.hidden_size, cfg.vocab_size, false, whole));

@@ -57,6 +57,7 @@ struct ModelInit {
   torch::ScalarType dtype = torch::kFloat32;
   torch::Device device = torch::kCPU;
   bool defer_layers = false;
+  bool defer_all = false;  // every parameter a placeholder (a model that will share another's weights)
 };
 
 class DecoderModelImpl : public torch::nn::Module {

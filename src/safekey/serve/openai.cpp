@@ -1,5 +1,6 @@
 #include "safekey/serve/openai.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace safekey::serve {
@@ -62,18 +63,20 @@ std::optional<ApiError> get_bool(const json& j, const char* key, std::optional<b
     if (auto e_ = (expr)) return e_;        \
   } while (0)
 
-std::optional<ApiError> parse_common(const json& j, const std::string& served,
+std::optional<ApiError> parse_common(const json& j, const std::vector<std::string>& served,
                                      const Limits& lim, bool chat, ParsedRequest* out) {
   if (auto it = j.find("model"); it != j.end() && !it->is_null()) {
     if (!it->is_string()) return wrong_type("model", "a string", *it);
     out->model = it->get<std::string>();
-    if (out->model != served) {
+    if (std::find(served.begin(), served.end(), out->model) == served.end()) {
       ApiError e;
       e.status = 404;
       e.type = "invalid_request_error";
       e.code = "model_not_found";
       e.param = "model";
-      e.message = cat("The model `", out->model, "` does not exist (this server serves `", served, "`)");
+      std::string names;
+      for (const auto& n : served) names += (names.empty() ? "`" : ", `") + n + "`";
+      e.message = cat("The model `", out->model, "` does not exist (this server serves ", names, ")");
       return e;
     }
   }
@@ -204,7 +207,7 @@ json error_body(const ApiError& e) {
 }
 
 std::optional<ApiError> parse_request(Endpoint ep, const std::string& body,
-                                      const std::string& served_model, const Limits& lim,
+                                      const std::vector<std::string>& served_model, const Limits& lim,
                                       ParsedRequest* out) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {

@@ -42,9 +42,10 @@ struct ParsedRequest {
 };
 
 // Parses a request body. Returns an ApiError (4xx) for invalid JSON, wrong types, missing or
-// out-of-range fields, and models other than `served_model`.
+// out-of-range fields, and models other than the served ones (`served_models`: the base model's
+// name first, then any LoRA adapters served beside it).
 std::optional<ApiError> parse_request(Endpoint ep, const std::string& body,
-                                      const std::string& served_model, const Limits& lim,
+                                      const std::vector<std::string>& served_models, const Limits& lim,
                                       ParsedRequest* out);
 
 // vLLM's deepseek_r1 reasoning parser over a finished text.

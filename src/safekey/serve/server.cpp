@@ -131,6 +131,11 @@ void Server::start() {
   SK_CHECK(!running_, "server: already started");
   std::signal(SIGPIPE, SIG_IGN);  // a client that went away must not kill the process
   sched_ = std::make_unique<Scheduler>(gen_.model(), gen_.engine_options());
+  for (const auto& lm : opts_.lora_modules) {
+    SK_CHECK(lm.name != opts_.served_model_name && !lora_scheds_.count(lm.name), "serve: the model name '", lm.name,
+             "' is used twice (--served-model-name and --lora-modules names must differ)");
+    lora_scheds_[lm.name] = std::make_unique<Scheduler>(lm.model, gen_.engine_options());
+  }
   http_ = std::make_unique<httplib::Server>();
   int workers = opts_.worker_threads;
   http_->new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<size_t>(workers)); };
@@ -145,6 +150,7 @@ void Server::start() {
   }
   if (port_ <= 0) {
     sched_->stop(0);
+    for (auto& [n, s] : lora_scheds_) s->stop(0);
     fail("serve: cannot listen on ", opts_.host, ":", opts_.port,
          " (address in use, or not an address of this machine)");
   }
@@ -160,15 +166,29 @@ void Server::stop() {
   if (!running_.exchange(false)) return;
   draining_ = true;
   sched_->stop(opts_.drain_ms);  // running requests finish (or are cancelled at the deadline)
+  for (auto& [n, s] : lora_scheds_) s->stop(opts_.drain_ms);
   http_->stop();
   if (listen_thread_.joinable()) listen_thread_.join();
 }
 
-SchedulerStats Server::stats() const { return sched_ ? sched_->stats() : SchedulerStats{}; }
+SchedulerStats Server::stats() const {
+  SchedulerStats total = sched_ ? sched_->stats() : SchedulerStats{};
+  for (const auto& [n, s] : lora_scheds_) {
+    const auto st = s->stats();
+    total.running += st.running;
+    total.waiting += st.waiting;
+    total.max_running = std::max(total.max_running, st.max_running);
+    total.requests_done += st.requests_done;
+    total.tokens_generated += st.tokens_generated;
+  }
+  return total;
+}
 
 void Server::routes() {
   auto& svr = *http_;
   const std::string model = opts_.served_model_name;
+  std::vector<std::string> served = {model};
+  for (const auto& lm : opts_.lora_modules) served.push_back(lm.name);
 
   svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (opts_.api_key.empty() || req.path.rfind("/v1/", 0) != 0)
@@ -210,22 +230,28 @@ void Server::routes() {
   });
 
   svr.Get("/v1/models", [this, model](const httplib::Request&, httplib::Response& res) {
-    json card = {{"id", model},
-                 {"object", "model"},
-                 {"created", static_cast<int64_t>(std::time(nullptr))},
-                 {"owned_by", "safekey"},
-                 {"root", model},
-                 {"max_model_len", gen_.max_context()}};
-    res.set_content(dump({{"object", "list"}, {"data", json::array({card})}}), "application/json");
+    const auto created = static_cast<int64_t>(std::time(nullptr));
+    json cards = json::array({json{{"id", model},
+                                   {"object", "model"},
+                                   {"created", created},
+                                   {"owned_by", "safekey"},
+                                   {"root", model},
+                                   {"max_model_len", gen_.max_context()}}});
+    for (const auto& lm : opts_.lora_modules)  // as vLLM lists LoRA modules: parent = the base
+      cards.push_back({{"id", lm.name}, {"object", "model"}, {"created", created}, {"owned_by", "safekey"},
+                       {"root", lm.source}, {"parent", model}, {"max_model_len", gen_.max_context()}});
+    res.set_content(dump({{"object", "list"}, {"data", cards}}), "application/json");
   });
 
-  auto handle = [this, model](Endpoint ep, const httplib::Request& req, httplib::Response& res) {
+  auto handle = [this, served](Endpoint ep, const httplib::Request& req, httplib::Response& res) {
     if (draining_) {
       send_error(res, make_error(503, "server_error", "shutting_down", "the server is shutting down"));
       return;
     }
     ParsedRequest pr;
-    if (auto e = parse_request(ep, req.body, model, opts_.limits, &pr)) return send_error(res, *e);
+    if (auto e = parse_request(ep, req.body, served, opts_.limits, &pr)) return send_error(res, *e);
+    Scheduler& sched = lora_scheds_.count(pr.model) ? *lora_scheds_.at(pr.model) : *sched_;
+    const std::string model = pr.model.empty() ? served.front() : pr.model;  // named in the response
     infer::Sequence seq;
     try {
       std::lock_guard<std::mutex> lk(prep_mu_);
@@ -242,7 +268,7 @@ void Server::routes() {
       e.param = "max_tokens";
       return send_error(res, e);
     }
-    auto job = sched_->submit(std::move(seq));
+    auto job = sched.submit(std::move(seq));
     if (!job) {
       send_error(res, make_error(503, "server_error", "shutting_down", "the server is shutting down"));
       return;

@@ -1,6 +1,6 @@
 // `safekey serve`: an OpenAI-compatible HTTP server on cpp-httplib (docs/server.md).
 //
-//   GET  /v1/models             the one served model
+//   GET  /v1/models             the served model and the LoRA adapters served beside it
 //   POST /v1/chat/completions   chat (messages -> chat template), SSE streaming, reasoning_content
 //   POST /v1/completions        raw prompt (string or token ids), SSE streaming
 //   GET  /health                200 "ok"
@@ -15,6 +15,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
+#include <map>
 
 #include "safekey/infer/generator.h"
 #include "safekey/serve/openai.h"
@@ -39,6 +41,15 @@ struct ServerOptions {
   int64_t request_timeout_ms = 600'000;  // a request waits at most this long for its result
   int64_t drain_ms = 10'000;        // on stop: how long running requests may finish
   bool reasoning_parser = true;     // deepseek_r1: split <think>...</think> into reasoning_content
+  // LoRA adapters served beside the base model (vLLM's --lora-modules): a request's `model` field
+  // picks one by name. Each is the base with that adapter (model::share_weights: the base weights
+  // are not copied) and is decoded by its own scheduler, so requests for different adapters run
+  // side by side in separate batches. `source` is listed as the card's root.
+  struct LoraModule {
+    std::string name, source;
+    model::DecoderModel model{nullptr};
+  };
+  std::vector<LoraModule> lora_modules;
 };
 
 class Server {
@@ -61,7 +72,8 @@ class Server {
   infer::Generator& gen_;
   ServerOptions opts_;
   std::unique_ptr<httplib::Server> http_;
-  std::unique_ptr<Scheduler> sched_;
+  std::unique_ptr<Scheduler> sched_;                           // the base model's
+  std::map<std::string, std::unique_ptr<Scheduler>> lora_scheds_;  // by LoRA module name
   std::thread listen_thread_;
   std::mutex prep_mu_;
   std::atomic<bool> running_{false}, draining_{false};
