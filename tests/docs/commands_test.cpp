@@ -3,10 +3,10 @@
 // benchmark it names with --bench/--benches is built in (or is a file or a placeholder). Docs that
 // drift from the flag table or the benchmark loaders then fail here instead of in a user's shell.
 //
-// The truth is the built executable: `safekey <cmd> --help` prints the subcommand's flags with their
-// aliases, and the parser accepts underscores for hyphens and `--no-X` for a switch X, so the check
-// does too. Upper-case words (DIR, FILE), `...` and `a|b` alternatives are the docs' placeholder
-// notation: `safekey analyze attention|probe` checks both subcommands.
+// The truth is the built executable: `safekey <cmd> --help` prints the subcommand's flags with
+// their aliases, and the parser accepts underscores for hyphens and `--no-X` for a switch X, so the
+// check does too. Upper-case words (DIR, FILE), `...` and `a|b` alternatives are the docs'
+// placeholder notation: `safekey analyze attention|probe` checks both subcommands.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,14 +24,14 @@ using namespace safekey;
 
 namespace {
 
-struct Shown {  // one command as the docs show it
+struct Shown {        // one command as the docs show it
   std::string where;  // file:line
   std::string text;   // from "safekey" to the end of the line / code span (continuations joined)
 };
 
 struct CommandHelp {
   bool known = false;
-  size_t words = 0;                          // words in the subcommand's name ("tokenizer train": 2)
+  size_t words = 0;  // words in the subcommand's name ("tokenizer train": 2)
   std::map<std::string, std::string> flags;  // spelling (canonical) -> flag name
   std::set<std::string> switches;
 };
@@ -53,7 +53,7 @@ const CommandHelp& help_for(const std::vector<std::string>& words) {
   std::istringstream in(r.out);
   std::string line;
   if (r.exit_code == 0 && std::getline(in, line) && line.rfind("safekey ", 0) == 0) {
-    std::string name = line.substr(8, line.find(" \xE2\x80\x94 ") - 8);  // "safekey NAME — summary"
+    std::string name = line.substr(8, line.find(" \xE2\x80\x94 ") - 8);  // "safekey NAME — ..."
     h.words = static_cast<size_t>(std::count(name.begin(), name.end(), ' ')) + 1;
     h.known = true;  // main resolved a prefix of `words` to this command
     static const std::regex flag_re(R"(^  --([a-z0-9-]+)( V)?\s)");
@@ -129,7 +129,9 @@ std::vector<std::string> words_of(const std::string& text) {
 
 bool placeholder(const std::string& v) {
   if (v.empty() || v == "..." || v.find("...") != std::string::npos) return true;
-  return std::all_of(v.begin(), v.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(v.begin(), v.end(), [](char c) {
+    return std::isupper(static_cast<unsigned char>(c)) || c == '_';
+  });
 }
 
 // Checks one shown command; returns the problems found (empty when fine).
@@ -137,7 +139,8 @@ std::vector<std::string> check(const Shown& c) {
   std::vector<std::string> problems;
   std::vector<std::string> w = words_of(c.text);
   // Stop where this command ends: `--` hands the rest to another command (found separately), a
-  // shell operator starts one, and `#` starts a shell comment (which may show another tool's flags).
+  // shell operator starts one, and `#` starts a shell comment (which may show another tool's
+  // flags).
   auto end = std::find_if(w.begin(), w.end(), [](const std::string& x) {
     return x == "--" || x == "&&" || x == "|" || x == ";" || x == ">" || x[0] == '#';
   });
@@ -164,7 +167,8 @@ std::vector<std::string> check(const Shown& c) {
       // A flag may sit inside the docs' optional/alternative brackets: [--x V] (--a | --b).
       std::string tok = w[i];
       tok.erase(0, tok.find_first_not_of("[("));
-      if (tok.size() < 3 || tok.compare(0, 2, "--") != 0 || !std::islower(static_cast<unsigned char>(tok[2])))
+      if (tok.size() < 3 || tok.compare(0, 2, "--") != 0 ||
+          !std::islower(static_cast<unsigned char>(tok[2])))
         continue;
       std::string body = tok.substr(2), value;
       body = body.substr(0, body.find_first_of("])|,"));
@@ -181,7 +185,8 @@ std::vector<std::string> check(const Shown& c) {
         if (g != h.flags.end() && h.switches.count(g->second)) f = g;
       }
       if (f == h.flags.end()) {
-        problems.push_back(c.where + ": safekey " + cmd_name + " has no flag --" + body + " (in: " + c.text + ")");
+        problems.push_back(c.where + ": safekey " + cmd_name + " has no flag --" + body +
+                           " (in: " + c.text + ")");
         continue;
       }
       if (f->second != "bench" && f->second != "benches") continue;
@@ -191,7 +196,8 @@ std::vector<std::string> check(const Shown& c) {
       for (std::string b; std::getline(ss, b, ',');) {
         const bool file = b.find('/') != std::string::npos || b.find('.') != std::string::npos;
         if (!file && !placeholder(b) && std::find(known.begin(), known.end(), b) == known.end())
-          problems.push_back(c.where + ": unknown benchmark '" + b + "' for --" + body + " (in: " + c.text + ")");
+          problems.push_back(c.where + ": unknown benchmark '" + b + "' for --" + body +
+                             " (in: " + c.text + ")");
       }
     }
   }
@@ -230,8 +236,11 @@ TEST(DocCommands, CheckerRejectsUnknownNames) {
   EXPECT_FALSE(check({"t:2", "generate --model DIR --no-such-flag 3"}).empty());
   EXPECT_FALSE(check({"t:3", "frobnicate --model DIR"}).empty());
   EXPECT_FALSE(check({"t:4", "eval --model DIR --benches strongreject,door_multi"}).empty());
-  EXPECT_TRUE(check({"t:5", "eval --model_path DIR --benches strongreject,jbb,x.csv --out ev/"}).empty());
-  EXPECT_TRUE(check({"t:6", "tokenizer train --corpus FILE... --vocab-size N [--special-tokens A,B]"}).empty());
+  EXPECT_TRUE(
+      check({"t:5", "eval --model_path DIR --benches strongreject,jbb,x.csv --out ev/"}).empty());
+  EXPECT_TRUE(
+      check({"t:6", "tokenizer train --corpus FILE... --vocab-size N [--special-tokens A,B]"})
+          .empty());
   EXPECT_TRUE(check({"t:7", "analyze attention|probe --model DIR"}).empty());
 }
 

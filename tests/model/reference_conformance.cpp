@@ -1,13 +1,13 @@
 // The independent float64 reference (tests/reference/decoder_ref.py) reproduces Hugging Face's
 // golden values (../shared/golden/*/cases.json): every case's logits and final hidden states, and
-// the key-masked variant from position 7. This is what entitles the reference to judge safekey where
-// no HF vectors exist (tests/model/long_sequence_slow.cpp).
+// the key-masked variant from position 7. This is what entitles the reference to judge safekey
+// where no HF vectors exist (tests/model/long_sequence_slow.cpp).
 //
 // Tolerance: 3e-5 absolute. The golden values are float32 results; the golden README measures their
-// own float32 error at up to 1e-5 for logits of magnitude 8-15 and suggests about 3e-5 for a float64
-// implementation. Any architectural slip is orders of magnitude larger: dropping the llama3 RoPE
-// scaling, the Qwen2 biases or the Qwen3 q/k norms moves logits by 3-15, and even rms_norm_eps 1e-5
-// instead of 1e-6 moves them by about 6e-4.
+// own float32 error at up to 1e-5 for logits of magnitude 8-15 and suggests about 3e-5 for a
+// float64 implementation. Any architectural slip is orders of magnitude larger: dropping the llama3
+// RoPE scaling, the Qwen2 biases or the Qwen3 q/k norms moves logits by 3-15, and even rms_norm_eps
+// 1e-5 instead of 1e-6 moves them by about 6e-4.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -52,15 +52,16 @@ class ReferenceVsHF : public ::testing::TestWithParam<std::string> {
 
 // Catches a reference that is wrong in any of the family switches (bias, q/k norm, head_dim, tied
 // head, llama3 bands), in RMSNorm, SwiGLU, GQA head grouping, the rotate-half pairing or the causal
-// mask: the golden cases hold 1, 17 and 40 tokens, and the llama model's original context of 64 puts
-// its rotary frequencies in all three llama3 bands.
+// mask: the golden cases hold 1, 17 and 40 tokens, and the llama model's original context of 64
+// puts its rotary frequencies in all three llama3 bands.
 TEST_P(ReferenceVsHF, EveryCaseLogitsAndHiddenStates) {
   json cases = read_json_file(path_join(dir_, "cases.json"));
   int n = 0;
   for (const auto& c : cases["cases"]) {
     const std::string name = c["name"];
     auto ids = c["input_ids"].get<std::vector<int64_t>>();
-    auto out = test::run_reference(dir_, {"--ids", test::join_ints(ids)}, tmp_ + "/" + name + ".safetensors");
+    auto out = test::run_reference(dir_, {"--ids", test::join_ints(ids)},
+                                   tmp_ + "/" + name + ".safetensors");
     ASSERT_FALSE(out.empty());
     expect_close(out["logits"], matrix(c["logits"]), GetParam() + " " + name + " logits");
     expect_close(out["hidden_states"], matrix(c["final_hidden_states"]),
@@ -81,7 +82,8 @@ TEST_P(ReferenceVsHF, KeyMaskedCaseFromPosition7) {
     auto ids = c["input_ids"].get<std::vector<int64_t>>();
     auto mask = mk["attention_mask"].get<std::vector<int64_t>>();
     auto out = test::run_reference(
-        dir_, {"--ids", test::join_ints(ids), "--key-mask", test::join_ints(mask)}, tmp_ + "/masked.safetensors");
+        dir_, {"--ids", test::join_ints(ids), "--key-mask", test::join_ints(mask)},
+        tmp_ + "/masked.safetensors");
     ASSERT_FALSE(out.empty());
     const int64_t first = mk["first_reported_position"];
     torch::Tensor logits = out["logits"];
