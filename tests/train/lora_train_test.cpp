@@ -8,7 +8,12 @@
 
 #include "safekey/io/safetensors.h"
 #include "safekey/lora/peft.h"
+#include "safekey/model/adapter.h"
+#include "safekey/train/batch.h"
 #include "safekey/train/checkpoint.h"
+#include "safekey/train/dataset.h"
+#include "safekey/train/optim.h"
+#include "safekey/train/step.h"
 #include "safekey/train/trainer.h"
 #include "support/support.h"
 #include "train/tiny.h"
@@ -153,4 +158,38 @@ TEST(LoraTraining, ForwardWithTheAdapterEqualsTheMergedModel) {
   EXPECT_LE(worst / scale, 1e-5);
   EXPECT_GT(max_abs_diff(f.dir + "/a.safetensors", f.dir + "/c.safetensors", "logits"), 1e-4)
       << "the adapter changed nothing";
+}
+
+// Catches: weight decay or an update reaching the frozen base (AdamW decays every parameter it
+// holds, so a base weight in the optimizer would move even without a gradient), and gradients
+// accumulating into base weights.
+TEST(LoraTraining, BaseWeightsAreBitIdenticalAfterTraining) {
+  auto f = fixture("lora_frozen");
+  auto m = model::load_model(f.model);
+  model::add_lora(m, [](const std::string& p) { return p != "lm_head"; }, {4, 2.0, 0.1}, 3);
+  m->train();
+  auto ds = train::load_pretokenized(f.data, m->config().vocab_size);
+  train::AdamW opt(train::make_param_groups(m, nullptr, 0.1, false), {});
+  train::StepOptions so;
+  so.qmm = true;
+  for (int step = 0; step < 4; ++step) {
+    std::vector<const data::TokenizedExample*> rows = {&ds.examples[static_cast<size_t>(2 * step)],
+                                                       &ds.examples[static_cast<size_t>(2 * step + 1)]};
+    train::safekey_step(m, nullptr, train::collate(rows, m->config().eos_token_ids[0]), so);
+    opt.accumulate_gradients();
+    opt.reduce_gradients();
+    opt.step(1e-2);
+    opt.zero_grad();
+  }
+  auto fresh = model::load_model(f.model);
+  auto a = m->hf_named_parameters(), b = fresh->hf_named_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first << " changed";
+    EXPECT_FALSE(a[i].second.grad().defined()) << a[i].first << " has a gradient";
+  }
+  double moved = 0;
+  for (auto& [name, p] : model::lora_parameters(m))
+    if (name.find(".lora_B.") != std::string::npos) moved += p.abs().sum().item<double>();
+  EXPECT_GT(moved, 0.0) << "the adapters did not train";
 }
