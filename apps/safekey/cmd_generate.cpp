@@ -138,6 +138,8 @@ int run_generate(cli::Args& a) {
               {"response", json::array({strip_response(c.text)})}, {"finish_reason", c.finish_reason},
               {"prompt_tokens", c.prompt_tokens},
               {"completion_tokens", static_cast<int64_t>(c.token_ids.size())}};
+    // --save-token-ids: the generated ids (with a final eos/stop id), to compare without re-tokenizing.
+    if (a.on("save-token-ids")) j["token_ids"] = c.token_ids;
     if (!it.category.empty()) j["category"] = it.category;
     if (!it.label.empty()) j["label"] = it.label;
     if (!it.objective.empty()) j["objective"] = it.objective;

@@ -5,6 +5,7 @@
 
 #include "infer/tiny_model.h"
 #include "safekey/infer/prompt_file.h"
+#include "safekey/text/tokenizer.h"
 
 namespace safekey {
 namespace {
@@ -151,6 +152,31 @@ TEST(PromptFile, MalformedFilesNameLineAndColumn) {
   expect_err("d.jsonl", "{\"id\": \"x\"}\n", ":1: needs a non-empty 'prompt'");
   expect_err("e.json", "[\"a\", \"b\"", ":1:");
   expect_err("f.jsonl", "\n\n", ": the prompt file is empty");
+}
+
+// --save-token-ids: each item carries the generated ids, as many as completion_tokens, and they
+// decode to the response. Catches: ids of another row, the prompt's ids, or a missing field.
+TEST_F(GenerateCli, SaveTokenIdsWritesTheGeneratedIds) {
+  std::string work = test::make_temp_dir("gencli_ids");
+  std::string prompts = path_join(work, "prompts.jsonl");
+  write_file_atomic(prompts, "\"What is tea?\"\n\"Name a color.\"\n\"Explain rain in two sentences.\"\n");
+  std::string out = path_join(work, "res.json");
+  auto args = gen_args(*dir_, prompts, out);
+  for (const char* a : {"--save-token-ids", "--repetition-penalty", "1.2"}) args.push_back(a);
+  auto r = run_safekey(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto tok = text::Tokenizer::from_file(*dir_);
+  const json data = read_json_file(out)["data"];
+  ASSERT_EQ(data.size(), 3u);
+  for (const auto& it : data) {
+    ASSERT_TRUE(it.contains("token_ids")) << it.dump();
+    const auto ids = it["token_ids"].get<std::vector<int64_t>>();
+    EXPECT_EQ(static_cast<int64_t>(ids.size()), it["completion_tokens"].get<int64_t>());
+    std::string text = tok.decode(ids, true);
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.erase(text.begin());
+    EXPECT_EQ(text, it["response"][0].get<std::string>());
+  }
 }
 
 }  // namespace
