@@ -64,29 +64,21 @@ int run_serve(cli::Args& a) {
   SK_CHECK(so.worker_threads >= 1, "--workers must be >= 1");
   so.reasoning_parser = parser == "deepseek_r1";
   // --lora-modules name=DIR,...: each adapter on a model that shares the base's weights.
-  {
-    const std::string spec = a.str("lora-modules");
-    size_t i = 0;
-    while (i < spec.size()) {
-      size_t j = spec.find(',', i);
-      if (j == std::string::npos) j = spec.size();
-      const std::string item = spec.substr(i, j - i);
-      i = j + 1;
-      if (item.empty()) continue;
-      const size_t eq = item.find('=');
-      SK_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < item.size(), "--lora-modules: expected name=DIR, got '",
-               item, "'");
-      serve::ServerOptions::LoraModule lm;
-      lm.name = item.substr(0, eq);
-      lm.source = item.substr(eq + 1);
-      lm.model = model::share_weights(loaded->model);
-      const auto adapter = lora::load_adapter(lm.source);
-      model::attach_adapter(lm.model, adapter, lm.source);
-      lm.model->eval();
-      std::cerr << "serve: LoRA module " << lm.name << " = " << lm.source << " (r=" << adapter.config.r << ", "
-                << adapter.modules.size() << " modules)\n";
-      so.lora_modules.push_back(std::move(lm));
-    }
+  for (const auto& item : a.list("lora-modules")) {
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    SK_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < item.size(), "--lora-modules: expected name=DIR, got '",
+             item, "'");
+    serve::ServerOptions::LoraModule lm;
+    lm.name = item.substr(0, eq);
+    lm.source = item.substr(eq + 1);
+    lm.model = model::share_weights(loaded->model);
+    const auto adapter = lora::load_adapter(lm.source);
+    model::attach_adapter(lm.model, adapter, lm.source);
+    lm.model->eval();
+    std::cerr << "serve: LoRA module " << lm.name << " = " << lm.source << " (r=" << adapter.config.r << ", "
+              << adapter.modules.size() << " modules)\n";
+    so.lora_modules.push_back(std::move(lm));
   }
 
   std::signal(SIGINT, on_signal);

@@ -17,18 +17,11 @@
 namespace safekey {
 namespace {
 
-// --lora-target-modules: comma-separated names.
+// --lora-target-modules: comma-separated names (empty entries ignored).
 std::vector<std::string> lora_targets(cli::Args& args) {
   std::vector<std::string> out;
-  std::string cur;
-  for (char ch : args.str("lora-target-modules") + ",") {
-    if (ch != ',') {
-      cur += ch;
-    } else if (!cur.empty()) {
-      out.push_back(cur);
-      cur.clear();
-    }
-  }
+  for (auto& t : args.list("lora-target-modules"))
+    if (!t.empty()) out.push_back(t);
   return out;
 }
 

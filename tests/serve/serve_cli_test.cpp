@@ -126,5 +126,19 @@ TEST(ServeCliArgs, BadFlagsAreClearErrors) {
   EXPECT_NE(r2.err.find("--reasoning-parser"), std::string::npos) << r2.err;
 }
 
+// --lora-modules: a malformed entry and a missing adapter folder end the command with an error naming
+// the flag or the folder, before anything listens. Catches: a bad entry silently skipped or serving
+// the base under the adapter's name.
+TEST(ServeCliArgs, BadLoraModulesAreClearErrors) {
+  SAFEKEY_REQUIRE_TINY_MODEL_REFS();
+  const std::string dir = test::make_tiny_model("serve_lora_bad", 128);
+  auto r = test::run_safekey({"serve", "--model", dir, "--port", "0", "--lora-modules", "noequals"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--lora-modules: expected name=DIR, got 'noequals'"), std::string::npos) << r.err;
+  auto r2 = test::run_safekey({"serve", "--model", dir, "--port", "0", "--lora-modules", "a=/nonexistent/adapter"});
+  EXPECT_EQ(r2.exit_code, 1);
+  EXPECT_NE(r2.err.find("/nonexistent/adapter"), std::string::npos) << r2.err;
+}
+
 }  // namespace
 }  // namespace safekey
