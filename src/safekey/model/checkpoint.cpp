@@ -59,14 +59,15 @@ DecoderModel load_model(const std::string& dir, torch::ScalarType dtype, torch::
 
 namespace {
 
-// A tensor over the view's bytes without copying them (the mapping must outlive it), or a copy when
-// the bytes are not aligned for the element type.
-torch::Tensor view_tensor(const io::TensorView& v, const std::string& where) {
-  const torch::ScalarType st = to_torch_dtype(v.dtype(), where);
-  const auto opts = torch::TensorOptions().dtype(st);
-  const size_t elem = io::dtype_size(v.dtype());
-  if (reinterpret_cast<uintptr_t>(v.data) % elem != 0) return tensor_from_view(v, where);
-  return torch::from_blob(const_cast<uint8_t*>(v.data), v.shape(), opts);
+// A CPU tensor of `shape` over `bytes` in the file's dtype: over the mapping itself when the bytes
+// are aligned for the element type (no copy; the mapping must outlive it), else a copy.
+torch::Tensor over_bytes(const uint8_t* bytes, torch::IntArrayRef shape, io::DType dtype, const std::string& where) {
+  const auto opts = torch::TensorOptions().dtype(to_torch_dtype(dtype, where));
+  if (reinterpret_cast<uintptr_t>(bytes) % io::dtype_size(dtype) == 0)
+    return torch::from_blob(const_cast<uint8_t*>(bytes), shape, opts);
+  torch::Tensor t = torch::empty(shape, opts);
+  std::memcpy(t.data_ptr(), bytes, static_cast<size_t>(t.nbytes()));
+  return t;
 }
 
 }  // namespace
@@ -75,21 +76,12 @@ void read_tensor_range(const io::Checkpoint& ckpt, const std::string& name, int6
   io::TensorView v = ckpt.get(name);
   const std::string where = ckpt.file_of(name) + ": tensor '" + name + "'";
   const int64_t n = dst.numel();
-  const int64_t total = static_cast<int64_t>(v.nbytes / io::dtype_size(v.dtype()));
+  const size_t elem = io::dtype_size(v.dtype());
+  const int64_t total = static_cast<int64_t>(v.nbytes / elem);
   SK_CHECK(begin >= 0 && begin + n <= total, where, ": elements [", begin, ", ", begin + n, ") out of range (", total, ")");
   if (n == 0) return;
-  const size_t elem = io::dtype_size(v.dtype());
-  const uint8_t* first = v.data + static_cast<size_t>(begin) * elem;
-  const auto opts = torch::TensorOptions().dtype(to_torch_dtype(v.dtype(), where));
-  torch::Tensor src;  // the elements in the file's dtype, over the mapping when aligned
-  if (reinterpret_cast<uintptr_t>(first) % elem == 0) {
-    src = torch::from_blob(const_cast<uint8_t*>(first), {n}, opts);
-  } else {
-    src = torch::empty({n}, opts);
-    std::memcpy(src.data_ptr(), first, static_cast<size_t>(n) * elem);
-  }
   torch::NoGradGuard no_grad;
-  dst.view({-1}).copy_(src);
+  dst.view({-1}).copy_(over_bytes(v.data + static_cast<size_t>(begin) * elem, {n}, v.dtype(), where));
 }
 
 void load_weights(DecoderModel& m, const std::string& dir) {
@@ -116,7 +108,7 @@ void load_weights(DecoderModel& m, const std::string& dir) {
                    v.dtype() == io::DType::F16 || v.dtype() == io::DType::F64,
                file, ": tensor '", name, "' has dtype ", io::dtype_name(v.dtype()),
                " (expected a floating-point dtype)");
-      if (!placeholder) p.copy_(view_tensor(v, file + ": tensor '" + name + "'"));
+      if (!placeholder) p.copy_(over_bytes(v.data, v.shape(), v.dtype(), file + ": tensor '" + name + "'"));
       used.insert(name);
     }
   }
