@@ -103,7 +103,10 @@ def encode_all(tokenizer_json, texts):
     env = dict(os.environ, NODE_PATH=os.path.join(TOKREF, "node_modules"))
     subprocess.run(["node", os.path.join(SOURCE, "tests", "text", "tokenizer_ref.js"), tokenizer_json, inp, out],
                    check=True, env=env)
-    return json.load(open(out, encoding="utf-8"))["plain"]
+    result = json.load(open(out, encoding="utf-8"))["plain"]
+    os.remove(inp)
+    os.remove(out)
+    return result
 
 
 def write_tokenizers():
@@ -152,7 +155,7 @@ def pad_id_of(tokenizer_json):
 
 
 class Example:
-    """One record on one template, before truncation (or the reason it cannot be one)."""
+    """One record on one template, before truncation: ids, query length, K span, label."""
 
     def __init__(self, rec, enc_input, enc_query, texts):
         input_text, query_text, resp_start = texts
