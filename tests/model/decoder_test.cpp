@@ -82,7 +82,101 @@ TEST_P(Arch, BatchedKVCacheWithLeftPaddingMatchesFullForward) {
   EXPECT_TRUE(torch::isfinite(full).all().item<bool>());  // padded rows see no key: finite
   // Dropping a finished row keeps the other's cache.
   cache.select_rows(torch::tensor({int64_t{1}}));
-  EXPECT_EQ(cache.keys[0].size(0), 1);
+  EXPECT_EQ(cache.rows(), 1);
+}
+
+// Logits of row `ids` [T] alone, without a cache: [T, V].
+torch::Tensor alone(DecoderModel& m, const torch::Tensor& ids) { return m->forward(fwd_in(ids.unsqueeze(0))).logits[0]; }
+
+// Three sequences of different lengths prefilled into slots 2, 0, 1 of one cache, then decoded
+// together (ragged: each row appends at its own length) equal each sequence run alone.
+// Catches: one write column for all rows, a mask or positions taken from the longest row instead of
+// each row's length, slots mixed up (rows read another slot's keys), stale keys of a padded prefill
+// left visible.
+TEST_P(Arch, SlotCacheDecodesRowsOfDifferentLengthsTogether) {
+  DecoderModel m = make(GetParam());
+  torch::NoGradGuard ng;
+  const std::vector<int64_t> lens = {3, 9, 5};
+  const std::vector<int64_t> slot = {2, 0, 1};
+  const int64_t steps = 4;
+  std::vector<torch::Tensor> seqs;
+  for (size_t i = 0; i < lens.size(); ++i) seqs.push_back(random_ids(1, lens[i] + steps, 97, 10 + i)[0]);
+  KVCache cache;
+  cache.reserve(3, 32, 32);
+  // Prefill rows 0 and 2 together, right-padded to 5 (row 0's padding lies beyond its length and is
+  // given back with set_length), row 1 alone.
+  {
+    torch::Tensor ids = torch::zeros({2, 5}, torch::kLong);
+    ids[0].narrow(0, 0, 3).copy_(seqs[0].narrow(0, 0, 3));
+    ids[1].copy_(seqs[2].narrow(0, 0, 5));
+    ForwardInput in = fwd_in(ids, {}, {}, &cache);
+    in.cache_slots = {slot[0], slot[2]};
+    m->forward(in);
+    cache.set_length(slot[0], 3);
+    ForwardInput one = fwd_in(seqs[1].narrow(0, 0, 9).unsqueeze(0), {}, {}, &cache);
+    one.cache_slots = {slot[1]};
+    m->forward(one);
+  }
+  EXPECT_EQ(cache.length(slot[0]), 3);
+  EXPECT_EQ(cache.length(slot[1]), 9);
+  EXPECT_EQ(cache.length(slot[2]), 5);
+  const void* storage = cache.key_storage(0).data_ptr();
+  for (int64_t t = 0; t < steps; ++t) {
+    torch::Tensor ids = torch::empty({3, 1}, torch::kLong);
+    for (size_t i = 0; i < 3; ++i) ids[static_cast<int64_t>(i)][0] = seqs[i][lens[i] + t];
+    ForwardInput in = fwd_in(ids, {}, {}, &cache);  // positions from the slots' lengths
+    in.cache_slots = slot;
+    torch::Tensor got = m->forward(in).logits;  // [3, 1, V]
+    for (size_t i = 0; i < 3; ++i) {
+      torch::Tensor want = alone(m, seqs[i].narrow(0, 0, lens[i] + t + 1))[lens[i] + t];
+      EXPECT_LT(max_diff(got[static_cast<int64_t>(i)][0], want), 1e-5) << "row " << i << " step " << t;
+    }
+  }
+  // Appending wrote in place: the storage was allocated once.
+  EXPECT_EQ(cache.key_storage(0).data_ptr(), storage);
+  EXPECT_EQ(cache.length(slot[1]), 9 + steps);
+  // A row moved to another slot carries its keys: decoding it there continues the same sequence.
+  cache.set_length(slot[2], 0);
+  cache.move_slot(slot[1], slot[2]);
+  EXPECT_EQ(cache.length(slot[2]), 9 + steps);
+  EXPECT_EQ(cache.length(slot[1]), 0);
+  torch::Tensor next = random_ids(1, 1, 97, 99);
+  ForwardInput in = fwd_in(next, {}, {}, &cache);
+  in.cache_slots = {slot[2]};
+  torch::Tensor got = m->forward(in).logits[0][0];
+  torch::Tensor whole = torch::cat({seqs[1], next[0]});
+  EXPECT_LT(max_diff(got, alone(m, whole)[9 + steps]), 1e-5);
+}
+
+// Without reserve() the storage grows by doubling as tokens are appended (the batch-at-a-time use),
+// keeping its content; a fixed maximum is an error naming both numbers.
+// Catches: growth that drops or shifts cached keys, reallocation on every append (the O(S^2) copy),
+// a silent overflow past the maximum.
+TEST_P(Arch, CacheGrowsByDoublingAndStopsAtItsMaximum) {
+  DecoderModel m = make(GetParam());
+  torch::NoGradGuard ng;
+  torch::Tensor ids = random_ids(2, 40, 97, 5);
+  KVCache cache;
+  torch::Tensor full = m->forward(fwd_in(ids)).logits;  // [2, 40, V]
+  int reallocations = 0;
+  const void* last = nullptr;
+  for (int64_t t = 0; t < 40; ++t) {
+    torch::Tensor got = m->forward(fwd_in(ids.narrow(1, t, 1), {}, {}, &cache)).logits;
+    EXPECT_LT(max_diff(got.select(1, 0), full.select(1, t)), 1e-5) << "step " << t;
+    if (cache.key_storage(0).data_ptr() != last) ++reallocations, last = cache.key_storage(0).data_ptr();
+  }
+  EXPECT_EQ(cache.length(), 40);
+  EXPECT_EQ(cache.capacity(), 64);
+  EXPECT_EQ(reallocations, 3);  // 16, 32, 64 columns
+  KVCache small;
+  small.reserve(1, 0, 8);
+  try {
+    m->forward(fwd_in(random_ids(1, 9, 97, 6), {}, {}, &small));
+    FAIL() << "appending 9 positions to a cache of at most 8 must fail";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("9 positions needed"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("at most 8"), std::string::npos) << e.what();
+  }
 }
 
 TEST_P(Arch, SubRangeWithOriginalPositionsEqualsMaskedFullPass) {

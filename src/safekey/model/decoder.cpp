@@ -11,13 +11,6 @@
 
 namespace safekey::model {
 
-void KVCache::select_rows(const torch::Tensor& rows) {
-  for (auto& k : keys)
-    if (k.defined()) k = k.index_select(0, rows.to(k.device()));
-  for (auto& v : values)
-    if (v.defined()) v = v.index_select(0, rows.to(v.device()));
-}
-
 // "model": the transformer body (HF's Qwen2Model / LlamaModel / Qwen3Model).
 class BodyImpl : public torch::nn::Module {
  public:
@@ -70,22 +63,38 @@ std::vector<std::pair<std::string, torch::Tensor>> DecoderModelImpl::hf_named_pa
 
 namespace {
 
+double lowest_of(torch::ScalarType dtype) {
+  return dtype == torch::kFloat      ? std::numeric_limits<float>::lowest()
+         : dtype == torch::kDouble   ? std::numeric_limits<double>::lowest()
+         : dtype == torch::kBFloat16 ? static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest())
+                                     : static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+}
+
 // Additive attention mask [Bm, 1, T, S] in `dtype`: 0 where query i (absolute index past + i) may
 // see key j (j <= past + i and key_mask[b, j] != 0), finfo(dtype).min elsewhere. A query row with
 // every key hidden then has equal scores everywhere and a uniform softmax: finite, as in HF eager.
 torch::Tensor build_mask(int64_t T, int64_t S, const torch::Tensor& key_mask, torch::ScalarType dtype,
                          torch::Device device) {
-  const double lowest =
-      dtype == torch::kFloat      ? std::numeric_limits<float>::lowest()
-      : dtype == torch::kDouble   ? std::numeric_limits<double>::lowest()
-      : dtype == torch::kBFloat16 ? static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest())
-                                  : static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+  const double lowest = lowest_of(dtype);
   auto opts = torch::TensorOptions().dtype(dtype).device(device);
   // Causal part [T, S]: hidden where j > (S - T) + i.
   torch::Tensor mask = torch::full({T, S}, lowest, opts).triu_(S - T + 1).view({1, 1, T, S});
   if (!key_mask.defined()) return mask;
   torch::Tensor hidden_keys = key_mask.to(device).eq(0).view({key_mask.size(0), 1, 1, S});  // [B,1,1,S]
   return mask.masked_fill(hidden_keys, lowest);  // [B, 1, T, S]
+}
+
+// The mask of rows whose cached lengths differ: query i of row b (at column lens[b] + i) sees keys
+// j <= lens[b] + i, and only those with key_mask[b, j] != 0 when a key mask is given.
+torch::Tensor build_ragged_mask(int64_t T, int64_t S, const torch::Tensor& lens, const torch::Tensor& key_mask,
+                                torch::ScalarType dtype, torch::Device device) {
+  const int64_t B = lens.size(0);
+  auto lopts = torch::TensorOptions().dtype(torch::kLong).device(device);
+  torch::Tensor last = lens.to(device).view({B, 1, 1, 1}) + torch::arange(T, lopts).view({1, 1, T, 1});
+  torch::Tensor hidden = torch::arange(S, lopts).view({1, 1, 1, S}).gt(last);  // [B, 1, T, S]
+  if (key_mask.defined()) hidden = hidden.logical_or(key_mask.to(device).eq(0).view({B, 1, 1, S}));
+  return torch::zeros({B, 1, T, S}, torch::TensorOptions().dtype(dtype).device(device))
+      .masked_fill_(hidden, lowest_of(dtype));
 }
 
 }  // namespace
@@ -102,16 +111,16 @@ ForwardOutput DecoderModelImpl::forward(const ForwardInput& in) {
     SK_CHECK(lo >= 0 && hi < cfg_.vocab_size, "forward: token id ", lo < 0 ? lo : hi,
              " is outside the vocabulary [0, ", cfg_.vocab_size, ")");
   }
-  const int64_t past = in.cache ? in.cache->length() : 0;
-  const int64_t S = past + T;
-  if (in.cache && past > 0)
-    SK_CHECK(in.cache->keys[0].size(0) == B, "forward: cache holds ", in.cache->keys[0].size(0),
-             " rows but input_ids has ", B);
+  // With a cache: every row appends at its slot's length (kv_cache.h); S = visible key columns.
+  const int64_t S = in.cache ? in.cache->begin(in.cache_slots, B, T) : T;
+  const bool ragged = in.cache && !in.cache->step_uniform();
+  const int64_t past = S - T;  // the rows' common cache length when not ragged
+  torch::Tensor lens;          // ragged: [B] cache length of each row before this forward
+  if (ragged) lens = in.cache->step_lengths(ids.device());
   torch::Tensor pos = in.position_ids;
   if (!pos.defined()) {
-    pos = torch::arange(past, S, torch::TensorOptions().dtype(torch::kLong).device(ids.device()))
-              .unsqueeze(0)
-              .expand({B, T});
+    pos = torch::arange(T, torch::TensorOptions().dtype(torch::kLong).device(ids.device())).unsqueeze(0);
+    pos = ragged ? pos + lens.unsqueeze(1) : (pos + past).expand({B, T});
   } else {
     SK_CHECK(pos.dim() == 2 && pos.size(0) == B && pos.size(1) == T,
              "forward: position_ids must be [B, T] = [", B, ", ", T, "], got ", pos.sizes());
@@ -126,7 +135,9 @@ ForwardOutput DecoderModelImpl::forward(const ForwardInput& in) {
   AttentionContext ctx;
   ctx.rope = rope_tables(impl_->inv_freq, pos, dtype);
   ctx.cache = in.cache;
-  if (in.key_mask.defined() || T > 1) {
+  if (ragged) {
+    ctx.mask = build_ragged_mask(T, S, lens, in.key_mask, dtype, x.device());
+  } else if (in.key_mask.defined() || T > 1) {
 #if TORCH_VERSION_MAJOR >= 2
     if (!in.key_mask.defined() && past == 0 && !in.output_attentions)
       ctx.causal_only = true;  // fused causal attention, no mask tensor
@@ -145,6 +156,7 @@ ForwardOutput DecoderModelImpl::forward(const ForwardInput& in) {
   } else {
     for (auto& layer : body.layer_ptrs) x = ckpt ? layer->forward_checkpointed(x, ctx) : layer->forward(x, ctx);
   }
+  if (in.cache) in.cache->end();
   out.hidden = body.norm(x);  // [B, T, H]
   if (in.compute_logits) {
     if (in.logits_positions.defined()) {

@@ -12,28 +12,26 @@
 
 #include "safekey/io/safetensors.h"
 #include "safekey/model/config.h"
+#include "safekey/model/kv_cache.h"
 #include "safekey/model/layers.h"
 
 namespace safekey::model {
 
-// Per-layer key/value cache for incremental decoding, batch-capable.
-// keys[l], values[l]: [B, kv_heads, S, head_dim] for layer l; S grows by the appended length.
-struct KVCache {
-  std::vector<torch::Tensor> keys, values;
-  int64_t length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(2); }
-  void clear() { keys.clear(); values.clear(); }
-  // Keeps only the batch rows in `rows` (for dropping finished sequences).
-  void select_rows(const torch::Tensor& rows);
-};
-
 struct ForwardInput {
   torch::Tensor input_ids;     // [B, T] int64
-  torch::Tensor position_ids;  // [B, T] int64; undefined = past_length + arange(T)
+  torch::Tensor position_ids;  // [B, T] int64; undefined = the row's cache length + arange(T)
   // [B, S_total] where S_total = cache length + T; 1 = this key is visible, 0 = hidden from every
   // query. Undefined = all visible. Combined with causality. A query whose keys are all hidden gets
   // finite values (never NaN).
   torch::Tensor key_mask;
   KVCache* cache = nullptr;    // when set, attends to cached keys and appends this step's keys
+  // The cache slots of the rows (kv_cache.h); empty = rows 0..B-1. Each row appends at its slot's
+  // length and attends to the slot's keys; with slots of different lengths the mask comes from the
+  // lengths (and key_mask, when given, must then cover [B, max length + T]).
+  std::vector<int64_t> cache_slots;
+  // The cache slots of the rows (kv_cache.h); empty = rows 0..B-1. Each row appends at its slot's
+  // length and attends to the slot's keys; with slots of different lengths the mask comes from the
+  // lengths (and key_mask, when given, must then cover [B, max length + T]).
   bool compute_logits = true;  // false: only hidden states (saves the LM head matmul)
   // When defined: compute logits only at these positions [B, P] (e.g. the last token in decoding).
   torch::Tensor logits_positions;

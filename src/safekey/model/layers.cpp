@@ -143,24 +143,20 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   q = apply_rope(q, ctx.rope).transpose(1, 2).contiguous();  // [B, nh, T, D]
   k = apply_rope(k, ctx.rope).transpose(1, 2).contiguous();  // [B, kvh, T, D]
   v = v.transpose(1, 2).contiguous();                        // [B, kvh, T, D]
-  if (ctx.cache) {
-    auto& c = *ctx.cache;
-    if (static_cast<int64_t>(c.keys.size()) <= layer_idx_) {
-      c.keys.resize(layer_idx_ + 1);
-      c.values.resize(layer_idx_ + 1);
-    }
-    if (c.keys[layer_idx_].defined()) {
-      k = torch::cat({c.keys[layer_idx_], k}, 2);  // [B, kvh, S, D]
-      v = torch::cat({c.values[layer_idx_], v}, 2);
-    }
-    c.keys[layer_idx_] = k;
-    c.values[layer_idx_] = v;
-  }
+  if (ctx.cache) std::tie(k, v) = ctx.cache->append(layer_idx_, k, v);  // [B, kvh, S, D], in place
   const int64_t S = k.size(2);
   torch::Tensor out;  // [B, nh, T, D]
-#if TORCH_VERSION_MAJOR >= 2
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
   if (!ctx.attentions) {
-    // Fused attention where libtorch has it; k/v repeated to the query heads.
+    // Fused attention with grouped-query heads: k/v are not repeated.
+    c10::optional<torch::Tensor> mask;
+    if (ctx.mask.defined()) mask = ctx.mask;
+    out = at::scaled_dot_product_attention(q, k, v, mask, 0.0, ctx.causal_only && !ctx.mask.defined(),
+                                           c10::nullopt, /*enable_gqa=*/rep > 1);
+  } else
+#elif TORCH_VERSION_MAJOR >= 2
+  if (!ctx.attentions) {
+    // Fused attention where libtorch has it; before 2.5 k/v are repeated to the query heads.
     torch::Tensor kr = rep == 1 ? k : k.unsqueeze(2).expand({B, kv_heads_, rep, S, D}).reshape({B, heads_, S, D});
     torch::Tensor vr = rep == 1 ? v : v.unsqueeze(2).expand({B, kv_heads_, rep, S, D}).reshape({B, heads_, S, D});
     c10::optional<torch::Tensor> mask;
