@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "safekey/infer/engine.h"
 #include "safekey/infer/prompt.h"
 #include "safekey/lora/peft.h"
 #include "safekey/model/adapter.h"
@@ -42,6 +43,8 @@ std::unique_ptr<LoadedModel> load_for_generation(const cli::Args& a, const std::
   infer::GeneratorOptions go;
   go.max_batch_size = a.i64("batch-size");
   go.max_context = a.i64("max-context");
+  SK_CHECK(a.f64("kv-cache-memory-gb") >= 0, "--kv-cache-memory-gb must be >= 0");
+  go.kv_cache_bytes = static_cast<int64_t>(a.f64("kv-cache-memory-gb") * double(int64_t{1} << 30));
   go.overflow = setup.prompt_overflow_flag && a.on("truncate-prompt") ? infer::OverflowPolicy::TruncateLeft
                                                                       : infer::OverflowPolicy::Error;
   go.seed = static_cast<uint64_t>(a.i64("seed"));
@@ -49,6 +52,12 @@ std::unique_ptr<LoadedModel> load_for_generation(const cli::Args& a, const std::
   go.add_special_tokens = a.on("add-special-tokens");
   go.eos_token_ids = infer::default_eos_ids(m->model->config(), *m->tok, model_dir);
   m->gen = std::make_unique<infer::Generator>(m->model, *m->tok, m->chat.get(), go);
+  if (go.kv_cache_bytes > 0) {
+    const auto eo = m->gen->engine_options();
+    std::cerr << setup.command << ": KV cache " << eo.max_batch_size << " sequences x " << eo.kv_capacity
+              << " positions = " << static_cast<double>(eo.max_batch_size * eo.kv_capacity * m->gen->kv_bytes_per_position()) / double(1 << 30)
+              << " GiB (allocated by the first request)\n";
+  }
   return m;
 }
 

@@ -203,6 +203,49 @@ TEST_F(Conformance, SamplingFollowsTheDistributionInHfOrder) {
   EXPECT_GT(chi2(expected(0.7, true)), 10 * q999) << "these logits cannot tell the top-k/top-p order apart";
   std::printf("support %zu, chi2 %.1f (0.999 quantile %.1f); temperature 1: %.1f; top-p first: %.1f\n", want.size(),
               chi2(want), q999, chi2(expected(1.0, false)), chi2(expected(0.7, true)));
+
+  // The engine's batched path (choose_tokens: penalty from a seen-mask, the whole batch as tensor
+  // ops) draws from the same distribution: 40 batches of 500 identical rows, one uniform per row.
+  // To keep this fast the rows hold a sub-vocabulary: the 1,000 largest penalised logits and every
+  // seen id (top-k 20 is inside it, so the distribution is the same); ids are mapped back.
+  // Catches: a batched sampler whose per-row parameters, penalty mask or cumulative search differ
+  // from the row-by-row rule.
+  const double row_chi2 = chi2(want);
+  counts.clear();
+  std::vector<int64_t> sub;
+  {
+    std::set<int64_t> ids_set(seen.begin(), seen.end());
+    torch::Tensor top = std::get<1>(pen.topk(1000));
+    for (int64_t i = 0; i < top.size(0); ++i) ids_set.insert(top[i].item<int64_t>());
+    sub.assign(ids_set.begin(), ids_set.end());
+  }
+  const auto m_sub = static_cast<int64_t>(sub.size());
+  torch::Tensor sub_row = row.index_select(0, torch::tensor(sub, torch::kLong));
+  torch::Tensor seen_mask = torch::zeros({500, m_sub}, torch::kBool);
+  for (int64_t j = 0; j < m_sub; ++j)
+    if (seen_set.count(sub[static_cast<size_t>(j)])) seen_mask.select(1, j).fill_(true);
+  std::vector<const SamplingParams*> params(500, &p);
+  std::mt19937_64 rng2(77);
+  for (int b = 0; b < n / 500; ++b) {
+    std::vector<double> u;
+    for (int i = 0; i < 500; ++i) u.push_back(std::uniform_real_distribution<double>(0.0, 1.0)(rng2));
+    torch::Tensor got = choose_tokens(sub_row.unsqueeze(0).expand({500, m_sub}), seen_mask, params, u);
+    for (int i = 0; i < 500; ++i) counts[sub[static_cast<size_t>(got[i].item<int64_t>())]]++;
+  }
+  for (auto& [v, c] : counts) EXPECT_TRUE(want.count(v)) << "batched: token " << v << " is outside the support";
+  EXPECT_LE(chi2(want), q999) << "batched draws do not follow penalty -> temperature -> top-k -> top-p";
+  std::printf("batched: chi2 %.1f (row by row %.1f)\n", chi2(want), row_chi2);
+  // Rows with different parameters in one batch keep their own: greedy with the penalty, sampled,
+  // greedy without the penalty.
+  SamplingParams greedy_pen, greedy_plain;
+  greedy_pen.repetition_penalty = 1.2;
+  torch::Tensor three = row.unsqueeze(0).expand({3, row.size(0)});
+  torch::Tensor seen_full = torch::zeros({3, row.size(0)}, torch::kBool);
+  for (int64_t v : seen) seen_full.select(1, v).fill_(true);
+  torch::Tensor got = choose_tokens(three, seen_full, {&greedy_pen, &p, &greedy_plain}, {0.5, 0.5, 0.5});
+  EXPECT_EQ(got[0].item<int64_t>(), pen.argmax().item<int64_t>());
+  EXPECT_TRUE(want.count(got[1].item<int64_t>()));
+  EXPECT_EQ(got[2].item<int64_t>(), row.argmax().item<int64_t>());
 }
 
 }  // namespace

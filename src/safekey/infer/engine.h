@@ -1,14 +1,21 @@
 // The continuous-batching decode loop behind Generator and the server.
 //
-// One running batch of rows. Each row holds one sequence; rows are left-padded to the batch's cache
-// length, the key mask hides padding, and position ids are per row (the count of real tokens before
-// each token), so a row's numbers do not depend on its neighbours. Each step():
-//   1. admits waiting sequences while rows are free: prefills them together (left-padded, in chunks
-//      of `prefill_chunk` tokens through the KV cache), samples their first token, and merges their
-//      cache into the running one (the shorter side is left-padded);
-//   2. decodes one token for every running row ([B, 1] forward with the cache);
-//   3. retires rows that finished (eos / stop id / stop string / length / cancel) and drops them from
-//      the cache (KVCache::select_rows), then trims padding columns no row needs.
+// Every running sequence owns a slot of one preallocated KV cache (model/kv_cache.h):
+// [max_batch_size slots, max_model_len positions] per layer, allocated as it is needed (doubling) or
+// up front (EngineOptions::kv_capacity). Appending a token writes one column in place; rows of
+// different lengths decode together without padding (each row's mask comes from its slot's length).
+// Each step():
+//   1. admits waiting sequences into free slots (the lowest first): prefills them together
+//      (right-padded, in chunks of `prefill_chunk` tokens; a row's padding lies beyond its length and
+//      is overwritten by its next tokens) and chooses their first token;
+//   2. decodes one token for every running row ([B, 1] forward over slots 0..B-1);
+//   3. retires rows that finished (eos / stop id / stop string / length / cancel): their slots are
+//      free at once. The running rows are kept in consecutive slots 0..B-1 so that attention reads
+//      views of the storage: when a hole would remain, the highest running row moves into it (one
+//      row's keys copied, once). Nothing else ever copies a cache.
+// Token choice is batched on the model's device (sampling.h choose_tokens): one host transfer per
+// step, the chosen ids. A decode hook (DecodeHook) sees each step's hidden states and logits, may bias
+// the logits and may queue forced tokens (force()).
 // Not thread-safe: one thread drives it (the server's scheduler thread, or Generator::generate).
 #pragma once
 #include <atomic>
@@ -37,12 +44,30 @@ struct Sequence {
   std::atomic<bool>* cancel = nullptr;
 };
 
+class Engine;
+
+// What a decode hook sees at each step, for the rows that chose a token in it.
+struct StepView {
+  std::vector<uint64_t> ids;          // the rows' sequence ids
+  std::vector<int64_t> generated;     // tokens each row had generated before this step's choice
+  torch::Tensor hidden;               // [n, H] last-layer hidden state (after the final norm) at the
+                                      //   row's last token fed to the model
+  torch::Tensor logits;               // [n, V] float32 next-token logits (before the repetition
+                                      //   penalty); add to it in place to bias this step's choice
+};
+// Called once per forward that chooses tokens (a prefill of fresh rows, or a decode step), before
+// the choice. May call Engine::force().
+using DecodeHook = std::function<void(StepView& step, Engine& engine)>;
+
 struct EngineOptions {
-  int64_t max_batch_size = 16;
+  int64_t max_batch_size = 16;     // slots: sequences decoded together
+  int64_t max_model_len = 0;       // positions per slot (prompt + generated); 0 = unbounded
+  int64_t kv_capacity = 0;         // positions per slot allocated up front (0 = grow by doubling)
   int64_t prefill_chunk = 512;     // prompt tokens per prefill forward (bounds attention memory)
   std::vector<int64_t> eos_token_ids;
   DecodeFn decode;                 // ids -> text, special tokens skipped
   DecodeFn decode_with_special;    // ids -> text, special tokens kept (skip_special_tokens=false)
+  DecodeHook hook;                 // optional
 };
 
 // on_event(id, delta, done, completion): new final text for sequence `id`; on the last call done is
@@ -54,30 +79,37 @@ class Engine {
  public:
   Engine(model::DecoderModel model, EngineOptions opts, EventFn on_event);
   ~Engine();
+  // Queues a sequence. Its prompt plus max_new_tokens must fit max_model_len (an error otherwise).
   void submit(Sequence s);
   // One scheduling iteration (admit + one decode step). Returns the number of tokens generated.
   int64_t step();
   bool idle() const;
   size_t waiting() const { return queue_.size(); }
-  size_t running() const;
+  size_t running() const { return static_cast<size_t>(running_); }
+  // Queues tokens that sequence `id` emits next instead of chosen ones (each still passes the eos /
+  // stop / length checks). Returns false when no running or waiting sequence has that id.
+  bool force(uint64_t id, const std::vector<int64_t>& tokens);
+  const model::KVCache& cache() const { return cache_; }
 
  private:
   struct Row;
   void admit();
   void decode_step();
-  // Samples from logits [n, V] for rows [first, first + n); returns tokens generated.
-  int64_t sample_rows(const torch::Tensor& logits, size_t first);
+  // Chooses the next token of rows in slots [first, first + n) from logits [n, V] and hidden [n, H].
+  void choose(torch::Tensor logits, const torch::Tensor& hidden, int64_t first, int64_t n);
   void retire_finished();
   bool accept_token(Row& r, int64_t tok);  // true when the row finished
   void finish(Row& r, const std::string& reason);
+  torch::Device device() const;
 
   model::DecoderModel model_;
   EngineOptions opts_;
   EventFn on_event_;
-  std::deque<Sequence> queue_;
-  std::vector<std::unique_ptr<Row>> rows_;  // running rows, in cache row order
+  std::deque<std::unique_ptr<Row>> queue_;
+  std::vector<std::unique_ptr<Row>> slots_;  // [max_batch_size]; running rows in slots 0..running_-1
+  int64_t running_ = 0;
   model::KVCache cache_;
-  torch::Tensor key_mask_;                  // [B, S] int64/bool: 1 = real token
+  torch::Tensor seen_;                       // [max_batch_size, V] bool: the penalty's ids per slot
   int64_t generated_ = 0;
 };
 

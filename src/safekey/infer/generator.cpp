@@ -57,9 +57,24 @@ Sequence Generator::make_sequence(const Request& r, const SamplingParams& p, siz
   return s;
 }
 
+int64_t Generator::kv_bytes_per_position() const {
+  const auto& c = model_->config();
+  const auto elem = static_cast<int64_t>(model_->parameters().front().element_size());
+  return 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * elem;
+}
+
 EngineOptions Generator::engine_options() const {
   EngineOptions eo;
   eo.max_batch_size = opts_.max_batch_size;
+  eo.max_model_len = max_context();
+  if (opts_.kv_cache_bytes > 0) {
+    const int64_t per_seq = kv_bytes_per_position() * max_context();
+    const int64_t fits = opts_.kv_cache_bytes / per_seq;
+    SK_CHECK(fits >= 1, "--kv-cache-memory-gb: ", opts_.kv_cache_bytes / double(1 << 30), " GiB holds no sequence of ",
+             max_context(), " positions (one needs ", per_seq / double(1 << 30), " GiB); raise it or lower --max-context");
+    eo.max_batch_size = std::min(eo.max_batch_size, fits);
+    eo.kv_capacity = max_context();
+  }
   eo.eos_token_ids = eos_;
   const text::Tokenizer* tok = &tok_;
   eo.decode = [tok](const std::vector<int64_t>& ids) { return decode_ids(*tok, ids, true); };

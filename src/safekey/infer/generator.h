@@ -74,6 +74,9 @@ enum class OverflowPolicy {
 struct GeneratorOptions {
   int64_t max_batch_size = 16;   // rows decoded together
   int64_t max_context = 0;       // prompt + new tokens limit; 0 = the model's max_position_embeddings
+  // KV cache budget in bytes: > 0 allocates max_batch_size x max_context positions up front and
+  // lowers max_batch_size to what fits (engine_options()); 0 = the storage grows as needed.
+  int64_t kv_cache_bytes = 0;
   OverflowPolicy overflow = OverflowPolicy::Error;
   uint64_t seed = 2002;          // seeds requests that have no seed of their own
   bool progress = false;         // log "k/n done, X tokens/s" lines to stderr
@@ -114,6 +117,8 @@ class Generator {
   // make_sequence throws Error naming request `index` for bad parameters or an overlong prompt.
   Sequence make_sequence(const Request& r, const SamplingParams& p, size_t index, uint64_t id);
   EngineOptions engine_options() const;
+  // Bytes of keys and values one position takes in the KV cache (all layers).
+  int64_t kv_bytes_per_position() const;
 
   const GeneratorOptions& options() const { return opts_; }
   const text::Tokenizer& tokenizer() const { return tok_; }

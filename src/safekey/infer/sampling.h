@@ -39,4 +39,13 @@ void apply_repetition_penalty(torch::Tensor& logits, const std::vector<int64_t>&
 // Chooses the next token from one row of logits [V] (already penalised).
 int64_t choose_token(const torch::Tensor& logits, const SamplingParams& p, std::mt19937_64& rng);
 
+// The same choice for a batch of rows, as tensor ops on the logits' device (the engine's path):
+// logits [n, V] float32 (not modified); seen [n, V] bool, the ids each row's repetition penalty
+// applies to (undefined = no penalty anywhere); params[i] row i's parameters; uniforms[i] one draw
+// in [0, 1) from row i's RNG (ignored for greedy rows). Returns the chosen ids [n] int64 on the
+// logits' device. The distribution is choose_token's: penalty, temperature, top-k, top-p, then the
+// first candidate (in descending order) whose cumulative mass exceeds u times the kept mass.
+torch::Tensor choose_tokens(const torch::Tensor& logits, const torch::Tensor& seen,
+                            const std::vector<const SamplingParams*>& params, const std::vector<double>& uniforms);
+
 }  // namespace safekey::infer
