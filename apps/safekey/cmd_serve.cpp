@@ -46,6 +46,8 @@ int run_serve(cli::Args& a) {
   so.host = a.str("host");
   so.port = static_cast<int>(a.i64("port"));
   so.api_key = a.str("api-key");
+  so.max_waiting = a.i64("max-waiting");
+  SK_CHECK(so.max_waiting >= 0, "--max-waiting must be >= 0");
   so.served_model_name = a.str("served-model-name");
   if (so.served_model_name.empty()) {
     std::string d = model_dir;

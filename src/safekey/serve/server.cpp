@@ -191,8 +191,7 @@ void Server::routes() {
   for (const auto& lm : opts_.lora_modules) served.push_back(lm.name);
 
   svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (opts_.api_key.empty() || req.path.rfind("/v1/", 0) != 0)
-      return httplib::Server::HandlerResponse::Unhandled;
+    if (opts_.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + opts_.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
     send_error(res, make_error(401, "authentication_error", "invalid_api_key",
@@ -267,6 +266,12 @@ void Server::routes() {
                                   " in the prompt, ", pr.params.max_new_tokens, " for the completion)."));
       e.param = "max_tokens";
       return send_error(res, e);
+    }
+    if (opts_.max_waiting > 0 && sched.stats().waiting >= opts_.max_waiting) {
+      res.set_header("Retry-After", "1");
+      return send_error(res, make_error(503, "server_error", "overloaded",
+                                        cat("all sequence slots are busy and ", opts_.max_waiting,
+                                            " requests are already waiting; retry later")));
     }
     auto job = sched.submit(std::move(seq));
     if (!job) {

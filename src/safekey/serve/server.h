@@ -33,7 +33,8 @@ struct SchedulerStats;
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8000;                  // 0 = any free port (see Server::port())
-  std::string api_key;              // non-empty: require "Authorization: Bearer <key>"
+  std::string api_key;              // non-empty: require "Authorization: Bearer <key>" (all but /health)
+  int64_t max_waiting = 0;          // > 0: refuse (503) a request when this many already wait
   std::string served_model_name = "safekey";
   size_t max_body_bytes = 1 << 20;  // larger bodies get 413
   Limits limits;
