@@ -20,13 +20,14 @@ namespace {
 
 SandboxOptions opts(double timeout_s = 10) {
   SandboxOptions o;
-  o.python = test::env_or("SAFEKEY_TEST_PYTHON", path_exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
+  o.python = test::env_or("SAFEKEY_TEST_PYTHON",
+                          path_exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
   o.timeout_s = timeout_s;
   return o;
 }
 
-#define REQUIRE_PYTHON()                                                              \
-  do {                                                                                \
+#define REQUIRE_PYTHON()                                                               \
+  do {                                                                                 \
     if (resolve_executable(opts().python).empty()) GTEST_SKIP() << "no python3 found"; \
   } while (0)
 
@@ -144,7 +145,8 @@ TEST(Sandbox, WritesOutsideTheRunFolderFail) {
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   std::string outside = tmpl;
   chmod(outside.c_str(), 0777);
-  auto r = run_python_sandboxed("open('" + outside + "/escaped.txt', 'w').write('x')\nprint('escaped')\n", opts());
+  auto r = run_python_sandboxed(
+      "open('" + outside + "/escaped.txt', 'w').write('x')\nprint('escaped')\n", opts());
   bool escaped = path_exists(outside + "/escaped.txt");
   std::remove((outside + "/escaped.txt").c_str());
   rmdir(outside.c_str());
@@ -171,9 +173,11 @@ TEST(Sandbox, NetworkCallsFail) {
   const int port = ntohs(a.sin_port);
   auto r = run_python_sandboxed(
       "import socket\n"
-      "s = socket.create_connection(('127.0.0.1', " + std::to_string(port) + "), timeout=2)\n"
-      "s.sendall(b'leak')\n"
-      "print('connected')\n",
+      "s = socket.create_connection(('127.0.0.1', " +
+          std::to_string(port) +
+          "), timeout=2)\n"
+          "s.sendall(b'leak')\n"
+          "print('connected')\n",
       opts());
   int c = accept(ls, nullptr, nullptr);
   close(ls);

@@ -44,7 +44,8 @@ TEST(PyRandom, DrawsEqualCPython) {
   const uint64_t b40 = z.getrandbits(40);
   const uint64_t b7 = z.getrandbits(7);
   mine << b40 << "\n" << b7 << "\n";
-  mine << static_cast<uint64_t>(PyRandom(3).random() * 9007199254740992.0) << "\n";  // exact: 53 bits
+  mine << static_cast<uint64_t>(PyRandom(3).random() * 9007199254740992.0)
+       << "\n";  // exact: 53 bits
   auto big = PyRandom(7).sample_range(1000, 10);
   for (size_t i = 0; i < big.size(); ++i) mine << (i ? " " : "") << big[i];
   mine << "\n";

@@ -275,7 +275,8 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxOpti
   };
   if (!ok) {
     close_all();
-    SK_CHECK(false, "sandbox: cannot open the capture files in ", res.dir, ": ", std::strerror(errno));
+    SK_CHECK(false, "sandbox: cannot open the capture files in ", res.dir, ": ",
+             std::strerror(errno));
   }
 
   std::string env_home = "HOME=" + res.dir, env_tmp = "TMPDIR=" + res.dir;
@@ -287,10 +288,20 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxOpti
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
   const double timeout_s = opts.timeout_s > 0 ? opts.timeout_s : 10;
-  ChildPlan plan{res.dir.c_str(), exe.c_str(), argv.data(), envp.data(), in_fd, out_fd, err_fd,
-                 info[1], root, nobody_uid, nobody_gid,
+  ChildPlan plan{res.dir.c_str(),
+                 exe.c_str(),
+                 argv.data(),
+                 envp.data(),
+                 in_fd,
+                 out_fd,
+                 err_fd,
+                 info[1],
+                 root,
+                 nobody_uid,
+                 nobody_gid,
                  static_cast<rlim_t>(std::ceil(timeout_s)) + 1,
-                 static_cast<rlim_t>(opts.memory_mb) << 20, static_cast<rlim_t>(opts.file_size_mb) << 20,
+                 static_cast<rlim_t>(opts.memory_mb) << 20,
+                 static_cast<rlim_t>(opts.file_size_mb) << 20,
                  static_cast<rlim_t>(opts.max_processes)};
 
   const auto t0 = std::chrono::steady_clock::now();
@@ -343,12 +354,21 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxOpti
     if (w == pid) break;
     if (std::chrono::steady_clock::now() >= deadline) {
       res.timed_out = true;
-      // The program first (PID 1 of its namespace: its death takes the namespace down), then the
-      // process group.
-      if (prog_pid > 0) kill(prog_pid, SIGKILL);
-      kill(-pid, SIGKILL);
-      kill(pid, SIGKILL);
-      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      // With a PID namespace the program is its PID 1: killing it makes the kernel kill and reap
+      // every process in the namespace before the waiting child sees it exit, so once that child
+      // has exited nothing of the run is left. Without one, the process group is killed.
+      bool reaped = false;
+      if (prog_pid > 0) {
+        kill(prog_pid, SIGKILL);
+        const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!(reaped = waitpid(pid, &status, WNOHANG) == pid) && std::chrono::steady_clock::now() < grace)
+          read_records(10);
+      }
+      if (!reaped) {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
       }
       break;
     }

@@ -43,14 +43,14 @@ struct SandboxIsolation {
 };
 
 struct SandboxResult {
-  int exit_code = -1;        // the program's exit status (when it exited)
-  int signal = 0;            // the signal that ended it (0 = exited); SIGKILL after a timeout
-  bool timed_out = false;    // killed at the wall-clock timeout
+  int exit_code = -1;      // the program's exit status (when it exited)
+  int signal = 0;          // the signal that ended it (0 = exited); SIGKILL after a timeout
+  bool timed_out = false;  // killed at the wall-clock timeout
   double wall_s = 0;
-  std::string out, err;      // captured stdout / stderr (at most the last 64 KiB each)
-  std::string dir;           // the run folder (removed unless keep_dir)
+  std::string out, err;  // captured stdout / stderr (at most the last 64 KiB each)
+  std::string dir;       // the run folder (removed unless keep_dir)
   SandboxIsolation isolation;
-  std::string setup_error;   // non-empty when the sandbox could not start the program
+  std::string setup_error;  // non-empty when the sandbox could not start the program
 };
 
 // Runs `python -I prog.py` in a fresh run folder holding `program` as prog.py.

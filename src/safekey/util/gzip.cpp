@@ -34,7 +34,8 @@ std::string read_gzip_file(const std::string& path) {
     if (rc != Z_OK) break;
     if (zs.avail_in == 0 && zs.avail_out != 0) break;  // input ended inside a member
   }
-  const std::string why = rc == Z_OK || rc == Z_BUF_ERROR ? "truncated" : (zs.msg ? zs.msg : "corrupt data");
+  const std::string why =
+      rc == Z_OK || rc == Z_BUF_ERROR ? "truncated" : (zs.msg ? zs.msg : "corrupt data");
   inflateEnd(&zs);
   SK_CHECK(rc == Z_STREAM_END, path, ": not a valid gzip file (", why, ")");
   return out;

@@ -18,11 +18,13 @@ PyRandom::PyRandom(uint64_t seed) {
   if (key.empty()) key.push_back(0);
   // init_genrand(19650218), then init_by_array(key) (Matsumoto & Nishimura, mt19937ar.c).
   mt_[0] = 19650218u;
-  for (int i = 1; i < kN; ++i) mt_[i] = 1812433253u * (mt_[i - 1] ^ (mt_[i - 1] >> 30)) + static_cast<uint32_t>(i);
+  for (int i = 1; i < kN; ++i)
+    mt_[i] = 1812433253u * (mt_[i - 1] ^ (mt_[i - 1] >> 30)) + static_cast<uint32_t>(i);
   int i = 1;
   size_t j = 0;
   for (int k = std::max<int>(kN, static_cast<int>(key.size())); k; --k) {
-    mt_[i] = (mt_[i] ^ ((mt_[i - 1] ^ (mt_[i - 1] >> 30)) * 1664525u)) + key[j] + static_cast<uint32_t>(j);
+    mt_[i] = (mt_[i] ^ ((mt_[i - 1] ^ (mt_[i - 1] >> 30)) * 1664525u)) + key[j] +
+             static_cast<uint32_t>(j);
     ++i;
     ++j;
     if (i >= kN) {
@@ -32,7 +34,8 @@ PyRandom::PyRandom(uint64_t seed) {
     if (j >= key.size()) j = 0;
   }
   for (int k = kN - 1; k; --k) {
-    mt_[i] = (mt_[i] ^ ((mt_[i - 1] ^ (mt_[i - 1] >> 30)) * 1566083941u)) - static_cast<uint32_t>(i);
+    mt_[i] =
+        (mt_[i] ^ ((mt_[i - 1] ^ (mt_[i - 1] >> 30)) * 1566083941u)) - static_cast<uint32_t>(i);
     ++i;
     if (i >= kN) {
       mt_[0] = mt_[kN - 1];
@@ -95,7 +98,8 @@ std::vector<int64_t> PyRandom::sample_range(int64_t n, int64_t k) {
   SK_CHECK(k >= 0 && k <= n, "sample larger than population or is negative");
   std::vector<int64_t> result(static_cast<size_t>(k));
   int64_t setsize = 21;
-  if (k > 5) setsize += static_cast<int64_t>(std::pow(4.0, std::ceil(std::log(3.0 * k) / std::log(4.0))));
+  if (k > 5)
+    setsize += static_cast<int64_t>(std::pow(4.0, std::ceil(std::log(3.0 * k) / std::log(4.0))));
   if (n <= setsize) {
     std::vector<int64_t> pool(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) pool[i] = i;

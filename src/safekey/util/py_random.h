@@ -15,7 +15,7 @@ class PyRandom {
  public:
   explicit PyRandom(uint64_t seed);
   uint32_t genrand_uint32();
-  uint64_t getrandbits(int k);  // 0 <= k <= 64
+  uint64_t getrandbits(int k);     // 0 <= k <= 64
   uint64_t randbelow(uint64_t n);  // uniform in [0, n); 0 when n == 0
   double random();                 // random.random(): 53-bit float in [0, 1)
   // random.sample(range(n), k).
