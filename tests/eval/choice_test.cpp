@@ -177,6 +177,11 @@ TEST(Choice, WrongLayoutsAndNamesAreClearErrors) {
   EXPECT_NE(e.find("m.jsonl:1: missing list field 'options'; expected layout: MMLU-Pro"),
             std::string::npos)
       << e;
+  // The built-in sets that predate these loaders say their layout too.
+  write_file_atomic(dir + "/sr.csv", "prompt,category\nx,y\n");
+  e = error_of([&] { load_benchmark("strongreject", with_file("strongreject", dir + "/sr.csv")); });
+  EXPECT_NE(e.find("sr.csv: no column 'forbidden_prompt'"), std::string::npos) << e;
+  EXPECT_NE(e.find("; expected layout: CSV with columns forbidden_prompt, category"), std::string::npos) << e;
   LoadOptions none;
   none.data_dir = dir;
   e = error_of([&] { load_benchmark("gpqa", none); });

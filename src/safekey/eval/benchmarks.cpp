@@ -364,25 +364,32 @@ struct Builtin {
   const char* name;
   BenchKind kind;
   Loader load;
-  const char* file;  // default file under the data folder
+  const char* file;    // default file under the data folder
+  const char* layout;  // what the file must hold, for error messages ("" = the loader says it)
 };
 const std::vector<Builtin>& builtins() {
   static const std::vector<Builtin> b = {
-      {"strongreject", BenchKind::kHarmful, load_strongreject, "strongreject/strongreject_dataset.csv"},
-      {"jbb", BenchKind::kHarmful, load_jbb, "jbb_artifacts/attack-artifacts/PAIR/black_box/vicuna-13b-v1.5.json"},
-      {"wildchat", BenchKind::kHarmful, load_wildchat, "wildchat/WildChat.csv"},
-      {"wildjailbreak", BenchKind::kHarmful, load_wildjailbreak, "wildjailbreak/eval.tsv"},
-      {"advbench_prefilling", BenchKind::kHarmful, load_prefilling, "safekey/advbench_prefilling/harmful_r1_8b_gptjudge.csv"},
-      {"multiturn", BenchKind::kHarmful, load_multiturn, "safekey/door_multiturn/combine.json"},
-      {"harmbench", BenchKind::kHarmful, load_harmbench, "harmbench/harmbench_behaviors_text_all.csv"},
-      {"advbench", BenchKind::kHarmful, load_advbench, "advbench/harmful_behaviors.csv"},
-      {"xstest", BenchKind::kOverRefusal, load_xstest, "xstest/xstest_prompts.csv"},
-      {"phtest", BenchKind::kOverRefusal, load_phtest, "phtest/dataset_v0.1.csv"},
-      {"math500", BenchKind::kMath, load_math500, "safekey/reasoning/MATH/test.jsonl"},
-      {"aime2024", BenchKind::kAime, load_aime2024, "safekey/reasoning/AIME/test.jsonl"},
-      {"gpqa", BenchKind::kChoice, load_gpqa, "gpqa/gpqa_diamond.csv"},
-      {"mmlu_pro", BenchKind::kChoice, load_mmlu_pro, "mmlu_pro/test.jsonl"},
-      {"humaneval", BenchKind::kCode, load_humaneval, "humaneval/HumanEval.jsonl.gz"},
+      {"strongreject", BenchKind::kHarmful, load_strongreject, "strongreject/strongreject_dataset.csv",
+       "CSV with columns forbidden_prompt, category"},
+      {"jbb", BenchKind::kHarmful, load_jbb, "jbb_artifacts/attack-artifacts/PAIR/black_box/vicuna-13b-v1.5.json",
+       "JSON object whose 'jailbreaks' list holds {index, goal, category}"},
+      {"wildchat", BenchKind::kHarmful, load_wildchat, "wildchat/WildChat.csv", ""},
+      {"wildjailbreak", BenchKind::kHarmful, load_wildjailbreak, "wildjailbreak/eval.tsv", ""},
+      {"advbench_prefilling", BenchKind::kHarmful, load_prefilling, "safekey/advbench_prefilling/harmful_r1_8b_gptjudge.csv",
+       "CSV with columns goal, target"},
+      {"multiturn", BenchKind::kHarmful, load_multiturn, "safekey/door_multiturn/combine.json",
+       "JSON list of {objective, conversation: [{role, content}, ...] ending on a user turn}"},
+      {"harmbench", BenchKind::kHarmful, load_harmbench, "harmbench/harmbench_behaviors_text_all.csv",
+       "CSV with columns Behavior, FunctionalCategory, SemanticCategory, ContextString, BehaviorID"},
+      {"advbench", BenchKind::kHarmful, load_advbench, "advbench/harmful_behaviors.csv", "CSV with a goal column"},
+      {"xstest", BenchKind::kOverRefusal, load_xstest, "xstest/xstest_prompts.csv", "CSV with columns id, prompt, type, label"},
+      {"phtest", BenchKind::kOverRefusal, load_phtest, "phtest/dataset_v0.1.csv", "CSV with columns ID, Request, Harmfulness"},
+      {"math500", BenchKind::kMath, load_math500, "safekey/reasoning/MATH/test.jsonl",
+       "JSONL of {problem, answer} (optional unique_id, subject)"},
+      {"aime2024", BenchKind::kAime, load_aime2024, "safekey/reasoning/AIME/test.jsonl", "JSONL of {problem, answer} (optional id)"},
+      {"gpqa", BenchKind::kChoice, load_gpqa, "gpqa/gpqa_diamond.csv", ""},
+      {"mmlu_pro", BenchKind::kChoice, load_mmlu_pro, "mmlu_pro/test.jsonl", ""},
+      {"humaneval", BenchKind::kCode, load_humaneval, "humaneval/HumanEval.jsonl.gz", ""},
   };
   return b;
 }
@@ -423,7 +430,15 @@ Benchmark load_benchmark(const std::string& name_in, const LoadOptions& opts) {
   if (found) {
     b.name = found->name;
     b.kind = found->kind;
-    found->load(opts, b);
+    try {
+      found->load(opts, b);
+    } catch (const Error& e) {
+      // Every problem with a built-in's file also says what the file must hold.
+      std::string msg = e.what();
+      if (*found->layout && msg.find("expected layout") == std::string::npos)
+        fail(msg, "; expected layout: ", found->layout);
+      throw;
+    }
   } else {
     bool looks_like_file = name.find('/') != std::string::npos || name.find('.') != std::string::npos;
     if (!is_file && !looks_like_file) {
