@@ -188,6 +188,32 @@ TEST(Sandbox, NetworkCallsFail) {
   EXPECT_TRUE(r.isolation.net_ns || r.isolation.seccomp_no_inet) << r.isolation.describe();
 }
 
+// The documented fallback where the kernel refuses namespaces (forced here): the network is still
+// refused (seccomp), memory and processes are still capped, a child in the process group dies with
+// the run, and the isolation string says which layers were missing.
+// Catches: fallback layers that only work together with the namespaces.
+TEST(Sandbox, FallbackWithoutNamespacesStillContainsNetworkMemoryAndTheProcessGroup) {
+  REQUIRE_PYTHON();
+  auto o = opts(2);
+  o.namespaces = false;
+  auto net = run_python_sandboxed(
+      "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\nprint('connected')\n",
+      o);
+  EXPECT_EQ(net.out.find("connected"), std::string::npos);
+  EXPECT_NE(net.err.find("PermissionError"), std::string::npos) << net.err;
+  EXPECT_FALSE(net.isolation.net_ns);
+  EXPECT_TRUE(net.isolation.seccomp_no_inet) << net.isolation.describe();
+  o.memory_mb = 512;
+  auto mem = run_python_sandboxed("x = bytearray(2 << 30)\n", o);
+  EXPECT_NE(mem.err.find("MemoryError"), std::string::npos) << mem.err;
+  auto kid = run_python_sandboxed(
+      "import os, time\nif os.fork() == 0:\n    time.sleep(1000)\ntime.sleep(1000)\n", o);
+  EXPECT_TRUE(kid.timed_out);
+  for (int i = 0; i < 100 && processes_of_run(kid.dir) > 0; ++i) usleep(20000);  // SIGKILL is async
+  EXPECT_EQ(processes_of_run(kid.dir), 0);
+  EXPECT_EQ(kid.isolation.describe().find("pidns"), std::string::npos);
+}
+
 // Catches: a missing interpreter reported as a failed program instead of a setup error.
 TEST(Sandbox, MissingInterpreterIsASetupError) {
   auto o = opts();

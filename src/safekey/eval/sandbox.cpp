@@ -148,6 +148,7 @@ struct ChildPlan {
   char* const* envp;
   int in_fd, out_fd, err_fd, info_fd;
   bool drop_to_nobody;
+  bool namespaces;
   uid_t nobody_uid;
   gid_t nobody_gid;
   rlim_t cpu_s, as_bytes, fsize_bytes, nproc;
@@ -168,7 +169,9 @@ struct ChildPlan {
     }
     flags |= kNobody;
   }
-  if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID) == 0) {
+  if (!p.namespaces) {
+    // The fallback: rlimits, uid nobody under root and the seccomp filter only.
+  } else if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID) == 0) {
     flags |= kUserNs | kNetNs | kPidNs;
   } else if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS) == 0) {
     flags |= kUserNs | kNetNs;
@@ -297,6 +300,7 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxOpti
                  err_fd,
                  info[1],
                  root,
+                 opts.namespaces,
                  nobody_uid,
                  nobody_gid,
                  static_cast<rlim_t>(std::ceil(timeout_s)) + 1,
@@ -361,7 +365,8 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxOpti
       if (prog_pid > 0) {
         kill(prog_pid, SIGKILL);
         const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        while (!(reaped = waitpid(pid, &status, WNOHANG) == pid) && std::chrono::steady_clock::now() < grace)
+        while (!(reaped = waitpid(pid, &status, WNOHANG) == pid) &&
+               std::chrono::steady_clock::now() < grace)
           read_records(10);
       }
       if (!reaped) {

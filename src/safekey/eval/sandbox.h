@@ -29,6 +29,8 @@ struct SandboxOptions {
   int64_t max_processes = 32;      // RLIMIT_NPROC
   std::string temp_base;           // where run folders are made ("" = $TMPDIR or /tmp)
   bool keep_dir = false;           // keep the run folder (tests and debugging)
+  bool namespaces = true;          // false: skip the namespace layers, as on kernels that refuse
+                                   // them (tests of the fallback)
 };
 
 // What containment was in force for a run (the layers that were refused are false).
