@@ -6,7 +6,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build ccache pkg-config git
       libtorch-dev libopenblas0-openmp libgloo-dev nlohmann-json3-dev libonig-dev libutf8proc-dev
-      libcpp-httplib-dev libgtest-dev libbenchmark-dev)
+      libcpp-httplib-dev zlib1g-dev libgtest-dev libbenchmark-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "safekey/eval/bench_loaders.h"
 #include "safekey/eval/csv.h"
 #include "safekey/util/file.h"
 
@@ -19,8 +20,14 @@ const char* bench_kind_name(BenchKind k) {
     case BenchKind::kOverRefusal: return "over_refusal";
     case BenchKind::kMath: return "math";
     case BenchKind::kAime: return "aime";
+    case BenchKind::kCode: return "code";
+    case BenchKind::kChoice: return "choice";
   }
   return "?";
+}
+
+bool bench_kind_is_graded(BenchKind k) {
+  return k == BenchKind::kMath || k == BenchKind::kAime || k == BenchKind::kCode || k == BenchKind::kChoice;
 }
 
 BenchKind bench_kind_from_name(const std::string& s) {
@@ -28,7 +35,8 @@ BenchKind bench_kind_from_name(const std::string& s) {
   if (s == "over_refusal" || s == "over-refusal") return BenchKind::kOverRefusal;
   if (s == "math") return BenchKind::kMath;
   if (s == "aime") return BenchKind::kAime;
-  fail("unknown benchmark kind '", s, "' (expected harmful, over_refusal, math or aime)");
+  if (s == "choice") return BenchKind::kChoice;
+  fail("unknown benchmark kind '", s, "' (expected harmful, over_refusal, math, aime or choice)");
 }
 
 std::string default_data_dir() {
@@ -58,7 +66,7 @@ json parse_json_located(const std::string& text, const std::string& where, size_
   }
 }
 
-namespace {
+namespace detail {
 
 BenchItem single_turn(std::string id, std::string prompt, std::string source) {
   BenchItem it;
@@ -69,18 +77,47 @@ BenchItem single_turn(std::string id, std::string prompt, std::string source) {
   return it;
 }
 
-std::string need_file(const LoadOptions& o, const std::string& rel, Benchmark& b) {
-  std::string p = path_join(o.data_dir, rel);
+std::string need_file(const LoadOptions& o, Benchmark& b, const std::string& layout) {
+  auto ov = o.files.find(b.name);
+  std::string p = ov != o.files.end() ? ov->second : path_join(o.data_dir, builtin_default_file(b.name));
   SK_CHECK(path_exists(p), "benchmark '", b.name, "': file not found: ", p,
-           " (set --data-dir or SAFEKEY_SHARED_DIR)");
+           ov != o.files.end() ? std::string(" (from --bench-file)")
+                               : " (set --data-dir, SAFEKEY_SHARED_DIR or --bench-file " + b.name + "=PATH)",
+           layout.empty() ? "" : "; expected layout: " + layout);
   b.files.push_back(p);
   return p;
 }
 
 std::string src(const std::string& file, size_t line) { return cat(file, ":", line); }
 
+// One JSON object per line; the line number is the record's location.
+std::vector<std::pair<json, std::string>> read_jsonl(const std::string& f) {
+  std::vector<std::pair<json, std::string>> out;
+  std::istringstream in(read_file(f));
+  std::string line;
+  size_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    json j = parse_json_located(line, f, n);
+    SK_CHECK(j.is_object(), f, ":", n, ":1: expected a JSON object per line");
+    out.emplace_back(std::move(j), src(f, n));
+  }
+  return out;
+}
+
+std::string json_scalar_text(const json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+}  // namespace detail
+
+namespace {
+using namespace detail;
+
 void load_strongreject(const LoadOptions& o, Benchmark& b) {
-  std::string f = need_file(o, "strongreject/strongreject_dataset.csv", b);
+  std::string f = need_file(o, b);
   CsvTable t = read_csv_file(f);
   size_t p = t.require_column("forbidden_prompt", f), c = t.require_column("category", f);
   for (size_t r = 0; r < t.rows.size(); ++r) {
@@ -93,7 +130,7 @@ void load_strongreject(const LoadOptions& o, Benchmark& b) {
 
 void load_jbb(const LoadOptions& o, Benchmark& b) {
   // The 100 JBB-Behaviors harmful goals, as recorded in the PAIR artifact (early-2024 version).
-  std::string f = need_file(o, "jbb_artifacts/attack-artifacts/PAIR/black_box/vicuna-13b-v1.5.json", b);
+  std::string f = need_file(o, b);
   json doc = parse_json_located(read_file(f), f);
   SK_CHECK(doc.is_object() && doc.contains("jailbreaks") && doc["jailbreaks"].is_array(), f,
            ": expected an object with a 'jailbreaks' list");
@@ -110,7 +147,7 @@ void load_jbb(const LoadOptions& o, Benchmark& b) {
 }
 
 void load_xstest(const LoadOptions& o, Benchmark& b) {
-  std::string f = need_file(o, "xstest/xstest_prompts.csv", b);
+  std::string f = need_file(o, b);
   CsvTable t = read_csv_file(f);
   size_t id = t.require_column("id", f), p = t.require_column("prompt", f),
          ty = t.require_column("type", f), l = t.require_column("label", f);
@@ -124,7 +161,7 @@ void load_xstest(const LoadOptions& o, Benchmark& b) {
 }
 
 void load_prefilling(const LoadOptions& o, Benchmark& b) {
-  std::string f = need_file(o, "safekey/advbench_prefilling/harmful_r1_8b_gptjudge.csv", b);
+  std::string f = need_file(o, b);
   CsvTable t = read_csv_file(f);
   size_t g = t.require_column("goal", f), tg = t.require_column("target", f);
   for (size_t r = 0; r < t.rows.size(); ++r) {
@@ -136,7 +173,7 @@ void load_prefilling(const LoadOptions& o, Benchmark& b) {
 }
 
 void load_multiturn(const LoadOptions& o, Benchmark& b) {
-  std::string f = need_file(o, "safekey/door_multiturn/combine.json", b);
+  std::string f = need_file(o, b);
   json doc = parse_json_located(read_file(f), f);
   SK_CHECK(doc.is_array(), f, ": expected a JSON list");
   for (size_t i = 0; i < doc.size(); ++i) {
@@ -159,7 +196,7 @@ void load_multiturn(const LoadOptions& o, Benchmark& b) {
 }
 
 void load_harmbench(const LoadOptions& o, Benchmark& b) {
-  std::string f = need_file(o, "harmbench/harmbench_behaviors_text_all.csv", b);
+  std::string f = need_file(o, b);
   CsvTable t = read_csv_file(f);
   size_t beh = t.require_column("Behavior", f), sem = t.require_column("SemanticCategory", f),
          ctx = t.require_column("ContextString", f), id = t.require_column("BehaviorID", f),
@@ -177,7 +214,7 @@ void load_harmbench(const LoadOptions& o, Benchmark& b) {
 }
 
 void load_phtest(const LoadOptions& o, Benchmark& b) {
-  std::string f = need_file(o, "phtest/dataset_v0.1.csv", b);
+  std::string f = need_file(o, b);
   CsvTable t = read_csv_file(f);
   size_t id = t.require_column("ID", f), rq = t.require_column("Request", f),
          h = t.require_column("Harmfulness", f);
@@ -190,7 +227,7 @@ void load_phtest(const LoadOptions& o, Benchmark& b) {
 }
 
 void load_advbench(const LoadOptions& o, Benchmark& b) {
-  std::string f = need_file(o, "advbench/harmful_behaviors.csv", b);
+  std::string f = need_file(o, b);
   CsvTable t = read_csv_file(f);
   size_t g = t.require_column("goal", f);
   for (size_t r = 0; r < t.rows.size(); ++r) {
@@ -198,23 +235,6 @@ void load_advbench(const LoadOptions& o, Benchmark& b) {
     it.label = "harmful";
     b.items.push_back(std::move(it));
   }
-}
-
-// One JSON object per line; the line number is the record's location.
-std::vector<std::pair<json, std::string>> read_jsonl(const std::string& f) {
-  std::vector<std::pair<json, std::string>> out;
-  std::istringstream in(read_file(f));
-  std::string line;
-  size_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    json j = parse_json_located(line, f, n);
-    SK_CHECK(j.is_object(), f, ":", n, ":1: expected a JSON object per line");
-    out.emplace_back(std::move(j), src(f, n));
-  }
-  return out;
 }
 
 BenchItem math_item(const std::string& id, const std::string& problem, const std::string& answer,
@@ -227,7 +247,7 @@ BenchItem math_item(const std::string& id, const std::string& problem, const std
 }
 
 void load_math500(const LoadOptions& o, Benchmark& b) {
-  std::string f = need_file(o, "safekey/reasoning/MATH/test.jsonl", b);
+  std::string f = need_file(o, b);
   for (auto& [j, s] : read_jsonl(f)) {
     auto uid = json_get_or<std::string>(j, "unique_id", "", s);
     BenchItem it = math_item(cat("math500/", uid.empty() ? std::to_string(b.items.size()) : uid),
@@ -238,12 +258,8 @@ void load_math500(const LoadOptions& o, Benchmark& b) {
   }
 }
 
-std::string json_scalar_text(const json& v) {
-  return v.is_string() ? v.get<std::string>() : v.dump();
-}
-
 void load_aime2024(const LoadOptions& o, Benchmark& b) {
-  std::string f = need_file(o, "safekey/reasoning/AIME/test.jsonl", b);
+  std::string f = need_file(o, b);
   for (auto& [j, s] : read_jsonl(f)) {
     SK_CHECK(j.contains("answer"), s, ": missing field 'answer'");
     std::string id = j.contains("id") ? json_scalar_text(j["id"]) : std::to_string(b.items.size());
@@ -348,19 +364,32 @@ struct Builtin {
   const char* name;
   BenchKind kind;
   Loader load;
+  const char* file;    // default file under the data folder
+  const char* layout;  // what the file must hold, for error messages ("" = the loader says it)
 };
 const std::vector<Builtin>& builtins() {
   static const std::vector<Builtin> b = {
-      {"strongreject", BenchKind::kHarmful, load_strongreject},
-      {"jbb", BenchKind::kHarmful, load_jbb},
-      {"advbench_prefilling", BenchKind::kHarmful, load_prefilling},
-      {"multiturn", BenchKind::kHarmful, load_multiturn},
-      {"harmbench", BenchKind::kHarmful, load_harmbench},
-      {"advbench", BenchKind::kHarmful, load_advbench},
-      {"xstest", BenchKind::kOverRefusal, load_xstest},
-      {"phtest", BenchKind::kOverRefusal, load_phtest},
-      {"math500", BenchKind::kMath, load_math500},
-      {"aime2024", BenchKind::kAime, load_aime2024},
+      {"strongreject", BenchKind::kHarmful, load_strongreject, "strongreject/strongreject_dataset.csv",
+       "CSV with columns forbidden_prompt, category"},
+      {"jbb", BenchKind::kHarmful, load_jbb, "jbb_artifacts/attack-artifacts/PAIR/black_box/vicuna-13b-v1.5.json",
+       "JSON object whose 'jailbreaks' list holds {index, goal, category}"},
+      {"wildchat", BenchKind::kHarmful, load_wildchat, "wildchat/WildChat.csv", ""},
+      {"wildjailbreak", BenchKind::kHarmful, load_wildjailbreak, "wildjailbreak/eval.tsv", ""},
+      {"advbench_prefilling", BenchKind::kHarmful, load_prefilling, "safekey/advbench_prefilling/harmful_r1_8b_gptjudge.csv",
+       "CSV with columns goal, target"},
+      {"multiturn", BenchKind::kHarmful, load_multiturn, "safekey/door_multiturn/combine.json",
+       "JSON list of {objective, conversation: [{role, content}, ...] ending on a user turn}"},
+      {"harmbench", BenchKind::kHarmful, load_harmbench, "harmbench/harmbench_behaviors_text_all.csv",
+       "CSV with columns Behavior, FunctionalCategory, SemanticCategory, ContextString, BehaviorID"},
+      {"advbench", BenchKind::kHarmful, load_advbench, "advbench/harmful_behaviors.csv", "CSV with a goal column"},
+      {"xstest", BenchKind::kOverRefusal, load_xstest, "xstest/xstest_prompts.csv", "CSV with columns id, prompt, type, label"},
+      {"phtest", BenchKind::kOverRefusal, load_phtest, "phtest/dataset_v0.1.csv", "CSV with columns ID, Request, Harmfulness"},
+      {"math500", BenchKind::kMath, load_math500, "safekey/reasoning/MATH/test.jsonl",
+       "JSONL of {problem, answer} (optional unique_id, subject)"},
+      {"aime2024", BenchKind::kAime, load_aime2024, "safekey/reasoning/AIME/test.jsonl", "JSONL of {problem, answer} (optional id)"},
+      {"gpqa", BenchKind::kChoice, load_gpqa, "gpqa/gpqa_diamond.csv", ""},
+      {"mmlu_pro", BenchKind::kChoice, load_mmlu_pro, "mmlu_pro/test.jsonl", ""},
+      {"humaneval", BenchKind::kCode, load_humaneval, "humaneval/HumanEval.jsonl.gz", ""},
   };
   return b;
 }
@@ -372,6 +401,19 @@ std::vector<std::string> builtin_benchmarks() {
   for (const auto& b : builtins()) out.push_back(b.name);
   return out;
 }
+
+namespace {
+const Builtin& find_builtin(const std::string& name) {
+  for (const auto& b : builtins())
+    if (name == b.name) return b;
+  std::string all;
+  for (const auto& n : builtin_benchmarks()) all += (all.empty() ? "" : ", ") + n;
+  fail("unknown benchmark '", name, "' (built-in: ", all, ")");
+}
+}  // namespace
+
+BenchKind builtin_kind(const std::string& name) { return find_builtin(name).kind; }
+std::string builtin_default_file(const std::string& name) { return find_builtin(name).file; }
 
 Benchmark load_benchmark(const std::string& name_in, const LoadOptions& opts) {
   Benchmark b;
@@ -388,7 +430,15 @@ Benchmark load_benchmark(const std::string& name_in, const LoadOptions& opts) {
   if (found) {
     b.name = found->name;
     b.kind = found->kind;
-    found->load(opts, b);
+    try {
+      found->load(opts, b);
+    } catch (const Error& e) {
+      // Every problem with a built-in's file also says what the file must hold.
+      std::string msg = e.what();
+      if (*found->layout && msg.find("expected layout") == std::string::npos)
+        fail(msg, "; expected layout: ", found->layout);
+      throw;
+    }
   } else {
     bool looks_like_file = name.find('/') != std::string::npos || name.find('.') != std::string::npos;
     if (!is_file && !looks_like_file) {

@@ -2,6 +2,7 @@
 // SPEC.md section 5). Files are read from the shared data folder (data/SOURCES.md lists them);
 // docs/evaluation.md has the table of names, files, filters and counts.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,8 +16,12 @@ enum class BenchKind {
   kOverRefusal,  // benign requests that look harmful: refusal rates (XSTest, PHTest)
   kMath,         // MATH-500: \boxed{} answer vs reference, normalised equality
   kAime,         // AIME 2024: integer answer
+  kCode,         // HumanEval: the completion runs against the task's tests in a sandbox (pass@k)
+  kChoice,       // GPQA, MMLU-Pro: multiple choice, the extracted letter vs the reference letter
 };
 const char* bench_kind_name(BenchKind k);
+// Kinds scored by a grader (item["grade"]) rather than a judge.
+bool bench_kind_is_graded(BenchKind k);
 BenchKind bench_kind_from_name(const std::string& s);  // throws on unknown
 
 struct Message {
@@ -32,8 +37,9 @@ struct BenchItem {
                                   // are appended after the generation prompt ("" = none)
   std::string category;
   std::string label;             // "harmful", "safe", or the file's own label
-  std::string reference_answer;  // math benchmarks: the answer to compare against
+  std::string reference_answer;  // math: the answer; choice: the correct letter; code: the task id
   std::string source;            // "file:line" (CSV/JSONL) or "file:[index]" (JSON)
+  int n_options = 0;             // multiple choice: how many options (letters A..)
 };
 
 struct Benchmark {
@@ -60,10 +66,15 @@ struct LoadOptions {
   int64_t limit = -1;       // keep the first N items (-1 = all)
   UserFileColumns columns;  // for user files
   BenchKind user_kind = BenchKind::kHarmful;  // kind of a user file
+  std::map<std::string, std::string> files;   // built-in name -> its file instead of the default
 };
 
 // Built-in names, in documentation order.
 std::vector<std::string> builtin_benchmarks();
+// A built-in benchmark's kind and its default file under the data folder; throws on unknown names
+// (the message lists the built-in names).
+BenchKind builtin_kind(const std::string& name);
+std::string builtin_default_file(const std::string& name);
 // `name` is a built-in name or a path to a .csv/.json/.jsonl file (optionally "file:PATH").
 Benchmark load_benchmark(const std::string& name, const LoadOptions& opts);
 

@@ -21,7 +21,7 @@ size_t CsvTable::require_column(const std::string& name, const std::string& wher
   return static_cast<size_t>(c);
 }
 
-CsvTable parse_csv(std::string_view text, const std::string& where) {
+CsvTable parse_csv(std::string_view text, const std::string& where, char sep) {
   size_t i = 0;
   if (text.substr(0, 3) == "\xEF\xBB\xBF") i = 3;
   size_t line = 1, line_start = i;
@@ -67,12 +67,12 @@ CsvTable parse_csv(std::string_view text, const std::string& where) {
         }
         SK_CHECK(closed, where, ":", open_line, ":", open_col,
                  ": quoted field is never closed (missing \")");
-        if (i < n && text[i] != ',' && text[i] != '\n' && text[i] != '\r')
+        if (i < n && text[i] != sep && text[i] != '\n' && text[i] != '\r')
           fail(where, ":", line, ":", col(i), ": unexpected character after a closing quote",
                " (a quote inside a quoted field must be doubled: \"\")");
       } else {
-        while (i < n && text[i] != ',' && text[i] != '\n' && text[i] != '\r') {
-          SK_CHECK(text[i] != '"', where, ":", line, ":", col(i),
+        while (i < n && text[i] != sep && text[i] != '\n' && text[i] != '\r') {
+          SK_CHECK(text[i] != '"' || sep == '\t', where, ":", line, ":", col(i),
                    ": quote inside an unquoted field (quote the whole field and double the quote)");
           field += text[i++];
         }
@@ -80,7 +80,7 @@ CsvTable parse_csv(std::string_view text, const std::string& where) {
       rec.push_back(std::move(field));
       if (i >= n) {
         end_of_record = true;
-      } else if (text[i] == ',') {
+      } else if (text[i] == sep) {
         ++i;
       } else if (text[i] == '\r') {
         SK_CHECK(i + 1 < n && text[i + 1] == '\n', where, ":", line, ":", col(i),
@@ -110,6 +110,9 @@ CsvTable parse_csv(std::string_view text, const std::string& where) {
   return t;
 }
 
-CsvTable read_csv_file(const std::string& path) { return parse_csv(read_file(path), path); }
+CsvTable read_csv_file(const std::string& path) {
+  const bool tsv = path.size() >= 4 && path.compare(path.size() - 4, 4, ".tsv") == 0;
+  return parse_csv(read_file(path), path, tsv ? '\t' : ',');
+}
 
 }  // namespace safekey::eval

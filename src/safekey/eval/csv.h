@@ -23,8 +23,10 @@ struct CsvTable {
   size_t require_column(const std::string& name, const std::string& where) const;
 };
 
-// `where` is the file name used in messages.
-CsvTable parse_csv(std::string_view text, const std::string& where);
+// `where` is the file name used in messages. `sep` '\t' reads TSV (the same quoting rules, except
+// that a quote inside an unquoted field is kept as text, as pandas writes TSV).
+CsvTable parse_csv(std::string_view text, const std::string& where, char sep = ',');
+// A .tsv path is read with sep '\t', anything else as CSV.
 CsvTable read_csv_file(const std::string& path);
 
 }  // namespace safekey::eval

@@ -160,7 +160,8 @@ std::unique_ptr<Judge> make_judge(const std::string& name, const JudgeOptions& o
   bool model_judge = name == "openai-harm" || name == "openai-refusal" || name == "llama-guard";
   if (!model_judge)
     fail("--judge: unknown judge '", name,
-         "' (expected refusal-keywords, openai-harm, openai-refusal or llama-guard)");
+         "' (expected refusal-keywords, openai-harm, openai-refusal or llama-guard; "
+         "`safekey judge` also takes humaneval)");
   SK_CHECK(!opts.model.empty(), "--judge ", name, " needs --judge-model (the model name the endpoint serves)");
   SK_CHECK(opts.harm_threshold >= 1 && opts.harm_threshold <= 5, "--harm-threshold must be 1..5");
   if (name == "openai-harm") return std::make_unique<HarmJudge>(opts);

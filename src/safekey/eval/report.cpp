@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "safekey/eval/choice.h"
 #include "safekey/eval/math_grader.h"
 #include "safekey/util/file.h"
 
@@ -38,9 +39,10 @@ json BenchReport::to_json() const {
   json j = {{"bench", bench},       {"kind", bench_kind_name(kind)}, {"metric", metric},
             {"value", num_or_null(value)}, {"rule", rule},           {"items", items},
             {"responses", responses}};
-  if (kind == BenchKind::kMath || kind == BenchKind::kAime) {
+  if (bench_kind_is_graded(kind)) {
     j["correct"] = correct;
     j["no_answer"] = no_answer;
+    if (kind == BenchKind::kChoice) j["categories"] = categories;
   } else {
     j["judge"] = judge_key;
     j["judged"] = judged;
@@ -61,6 +63,9 @@ json BenchReport::to_json() const {
 }
 
 void grade_results(json& doc, BenchKind kind) {
+  if (kind == BenchKind::kChoice) return grade_choice_results(doc);
+  SK_CHECK(kind == BenchKind::kMath || kind == BenchKind::kAime, "grade_results: benchmarks of kind '",
+           bench_kind_name(kind), "' are not graded by answer extraction");
   json& data = doc["data"];
   for (size_t i = 0; i < data.size(); ++i) {
     json& item = data[i];
@@ -84,20 +89,37 @@ BenchReport summarize_results(const json& doc, const std::string& bench, BenchKi
   r.kind = kind;
   const json& data = doc.at("data");
   r.items = static_cast<int64_t>(data.size());
-  if (kind == BenchKind::kMath || kind == BenchKind::kAime) {
-    r.metric = "accuracy";
-    r.rule = kind == BenchKind::kMath
-                 ? "accuracy = last \\boxed{} answer equals the reference after normalisation"
-                 : "accuracy = the \\boxed{} (else last) integer equals the reference";
+  if (bench_kind_is_graded(kind)) {
+    r.metric = kind == BenchKind::kCode ? "pass@1" : "accuracy";
+    r.rule = kind == BenchKind::kMath   ? "accuracy = last \\boxed{} answer equals the reference after normalisation"
+             : kind == BenchKind::kAime ? "accuracy = the \\boxed{} (else last) integer equals the reference"
+             : kind == BenchKind::kChoice
+                 ? "accuracy = the extracted letter ('Answer: X', 'answer is (X)', \\boxed{X}, a final letter line) equals the reference"
+                 : "pass@1 = mean over tasks of (samples passing the task's tests in the sandbox) / samples";
+    double pass_sum = 0;
     for (size_t i = 0; i < data.size(); ++i) {
       SK_CHECK(data[i].contains("grade"), bench, ": data[", i, "] is not graded");
+      int64_t n = 0, c = 0;
       for (const auto& g : data[i]["grade"]) {
         ++r.responses;
-        if (g.value("correct", false)) ++r.correct;
-        if (!g.value("has_answer", false)) ++r.no_answer;
+        ++n;
+        if (g.value("correct", false)) ++r.correct, ++c;
+        if (!g.value("has_answer", true)) ++r.no_answer;
+      }
+      if (n > 0) pass_sum += static_cast<double>(c) / static_cast<double>(n);
+      if (kind == BenchKind::kChoice) {
+        std::string cat_name = data[i].value("category", "");
+        if (cat_name.empty()) cat_name = "(none)";
+        json& cj = r.categories[cat_name];
+        if (cj.is_null()) cj = {{"correct", 0}, {"responses", 0}};
+        cj["correct"] = cj.value("correct", 0) + c;
+        cj["responses"] = cj.value("responses", 0) + n;
       }
     }
-    r.value = pct(r.correct, r.responses);
+    for (auto& [name, cj] : r.categories.items()) cj["accuracy"] = num_or_null(pct(cj["correct"], cj["responses"]));
+    r.value = kind == BenchKind::kCode ? (data.empty() ? std::numeric_limits<double>::quiet_NaN()
+                                                       : 100.0 * pass_sum / static_cast<double>(data.size()))
+                                       : pct(r.correct, r.responses);
     return r;
   }
   r.judge_key = judge_key;
@@ -144,7 +166,7 @@ std::string report_markdown(const std::vector<BenchReport>& rows, const json& me
   for (const auto& r : rows) {
     any_h |= r.kind == BenchKind::kHarmful;
     any_o |= r.kind == BenchKind::kOverRefusal;
-    any_m |= r.kind == BenchKind::kMath || r.kind == BenchKind::kAime;
+    any_m |= bench_kind_is_graded(r.kind);
   }
   if (any_h) {
     md += "\n## Harmfulness rate (lower is better)\n\n"
@@ -174,12 +196,20 @@ std::string report_markdown(const std::vector<BenchReport>& rows, const json& me
   }
   if (any_m) {
     md += "\n## General ability (higher is better)\n\n"
-          "| benchmark | accuracy | correct | no answer | responses | rule |\n"
+          "| benchmark | accuracy / pass@1 | correct | no answer | responses | rule |\n"
           "|---|---:|---:|---:|---:|---|\n";
     for (const auto& r : rows) {
-      if (r.kind != BenchKind::kMath && r.kind != BenchKind::kAime) continue;
+      if (!bench_kind_is_graded(r.kind)) continue;
       md += cat("| ", r.bench, " | ", fmt_pct(r.value), " | ", r.correct, " | ", r.no_answer, " | ",
                 r.responses, " | ", r.rule, " |\n");
+    }
+    for (const auto& r : rows) {
+      if (r.kind != BenchKind::kChoice || r.categories.size() < 2) continue;
+      md += cat("\n### ", r.bench, " by category\n\n| category | accuracy | correct | responses |\n"
+                "|---|---:|---:|---:|\n");
+      for (auto& [name, cj] : r.categories.items())
+        md += cat("| ", name, " | ", fmt_pct(pct(cj["correct"], cj["responses"])), " | ",
+                  cj["correct"].get<int64_t>(), " | ", cj["responses"].get<int64_t>(), " |\n");
     }
   }
   md += "\n![bar chart](report.svg)\n";
@@ -216,7 +246,7 @@ std::string report_bar_chart_svg(const std::vector<BenchReport>& rows) {
     double v = std::isnan(r.value) ? 0 : r.value;
     int w = static_cast<int>(std::lround(bar_w * v / 100.0));
     std::string label = cat(r.bench, " (", r.metric == "harmfulness_rate" ? "harmful"
-                                           : r.metric == "refusal_rate" ? "refusal" : "accuracy", ")");
+                                           : r.metric == "refusal_rate" ? "refusal" : r.metric, ")");
     s += cat("<text x=\"", label_w - 8, "\" y=\"", y + 19, "\" text-anchor=\"end\">",
              xml_escape(label), "</text>\n<rect x=\"", label_w, "\" y=\"", y + 5, "\" width=\"", w,
              "\" height=\"", row_h - 10, "\" fill=\"", color, "\"/>\n<text x=\"", label_w + w + 6,

@@ -4,6 +4,8 @@
 //   over-refusal (XSTest):  full refusal, partial refusal and full compliance rates over judged;
 //                           refusal rate = full + partial
 //   MATH-500 / AIME 2024:   accuracy = correct / responses (no extracted answer counts as wrong)
+//   GPQA / MMLU-Pro:        accuracy = correct letters / responses, also per category
+//   HumanEval:              pass@1 = mean over tasks of passed / samples (humaneval.h)
 // Counts always include responses, judged, unparsed and error.
 #pragma once
 #include <string>
@@ -23,13 +25,15 @@ struct BenchReport {
   int64_t items = 0, responses = 0, judged = 0, unparsed = 0, error = 0;
   int64_t harmful = 0, full_refusal = 0, partial_refusal = 0, full_compliance = 0;
   int64_t correct = 0, no_answer = 0;
-  std::string metric;  // "harmfulness_rate" | "refusal_rate" | "accuracy"
+  std::string metric;  // "harmfulness_rate" | "refusal_rate" | "accuracy" | "pass@1"
   double value = 0;    // percent, 0..100 (NaN when nothing was judged)
+  json categories = json::object();  // choice kinds: category -> {correct, responses, accuracy}
   json to_json() const;
 };
 
-// Math kinds: grades every response (answer part) against item["answer"] and writes
-// item["grade"] = [{has_answer, extracted, reference, correct}] per response.
+// Math and choice kinds: grades every response (answer part) against item["answer"] and writes
+// item["grade"] = [{has_answer, extracted, reference, correct}] per response. (HumanEval runs
+// code: grade_humaneval in humaneval.h.)
 void grade_results(json& doc, BenchKind kind);
 
 // Figures for one judged (or graded) results document. For judged kinds, `judge_key` picks the

@@ -53,7 +53,7 @@ std::string extract_part(const std::string& text, Part p) {
   return text;
 }
 
-json read_results(const std::string& path) {
+json read_results(const std::string& path, bool need_instruction) {
   json doc;
   if (ends_with(path, ".jsonl")) {
     doc = {{"meta_info", json::object()}, {"data", json::array()}};
@@ -81,7 +81,9 @@ json read_results(const std::string& path) {
     std::string w = cat(path, ": data[", i, "]");
     json& it = data[i];
     SK_CHECK(it.is_object(), w, ": expected an object");
-    SK_CHECK(it.contains("instruction") && it["instruction"].is_string(), w,
+    SK_CHECK((!need_instruction && !it.contains("instruction")) ||
+                 (it.contains("instruction") && it["instruction"].is_string()),
+             w,
              ": field 'instruction' missing or not a string");
     SK_CHECK(it.contains("response"), w, ": missing field 'response'");
     if (it["response"].is_string()) it["response"] = json::array({it["response"]});

@@ -25,7 +25,9 @@ std::string extract_part(const std::string& text, Part p);
 // Reads a results file (.json in the reference layout, or .jsonl with one item per line) and
 // checks every item has `instruction` (string) and `response` (list of strings, or a string, which
 // is turned into a one-element list). Errors name the file, item index and field.
-json read_results(const std::string& path);
+// `need_instruction` false: items without `instruction` are accepted (graders that need only the
+// response and their own key, e.g. HumanEval's task_id).
+json read_results(const std::string& path, bool need_instruction = true);
 // Writes it back atomically in the same format as the path's extension.
 void write_results(const std::string& path, const json& doc);
 

@@ -69,6 +69,7 @@ json chat_request_body(const ChatRequest& req) {
   body["messages"] = std::move(msgs);
   if (req.max_tokens > 0) body["max_tokens"] = req.max_tokens;
   if (req.json_mode) body["response_format"] = {{"type", "json_object"}};
+  for (auto it = req.extra.begin(); it != req.extra.end(); ++it) body[it.key()] = it.value();
   return body;
 }
 

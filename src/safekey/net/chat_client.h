@@ -30,6 +30,7 @@ struct ChatRequest {
   double temperature = 0.0;
   int64_t max_tokens = -1;  // -1 = not sent (server default)
   bool json_mode = false;   // sends response_format {"type":"json_object"}
+  json extra = json::object();  // more top-level body fields (top_p, seed, repetition_penalty, ...)
 };
 
 struct ChatReply {

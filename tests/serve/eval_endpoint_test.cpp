@@ -1,0 +1,162 @@
+// `safekey eval --generate-endpoint` against a real `safekey serve` on 127.0.0.1: the same prompts
+// generated through the server and locally (greedy, the same tiny model) give identical texts in
+// the same results layout; prefilling items and a wrong key are clear errors.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "infer/tiny_model.h"
+
+namespace safekey {
+namespace {
+
+struct Server {
+  pid_t pid = -1;
+  int out_fd = -1;
+  int port = -1;
+  ~Server() {
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      for (int i = 0; i < 600; ++i) {  // bounded: 30 s, then SIGKILL
+        if (waitpid(pid, nullptr, WNOHANG) == pid) {
+          pid = -1;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+    }
+    if (out_fd >= 0) close(out_fd);
+  }
+};
+
+// Starts `safekey serve` and reads its "serving ... on http://host:PORT" line (bounded: 120 s).
+void start_serve(Server& s, const std::vector<std::string>& args) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  s.pid = fork();
+  if (s.pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> argv;
+    std::string exe = test::safekey_exe();
+    argv.push_back(const_cast<char*>(exe.c_str()));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(exe.c_str(), argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  s.out_fd = fds[0];
+  std::string buf;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  char ch;
+  while (std::chrono::steady_clock::now() < deadline && read(s.out_fd, &ch, 1) == 1) {
+    if (ch != '\n') {
+      buf += ch;
+      continue;
+    }
+    auto p = buf.rfind(':');
+    if (buf.rfind("serving ", 0) == 0 && p != std::string::npos) {
+      s.port = std::atoi(buf.c_str() + p + 1);
+      return;
+    }
+    buf.clear();
+  }
+}
+
+// Catches: a different chat rendering or sampling over the endpoint (texts differ), reasoning
+// split by the server not joined back ("</think>" lost), results missing fields local generation
+// writes, prefill items sent as plain requests, and a bad key retried or reported vaguely.
+TEST(EvalEndpoint, SameTextsAsLocalGreedyGeneration) {
+  SAFEKEY_REQUIRE_TINY_MODEL_REFS();
+  const std::string model = test::make_tiny_model("evalep_tiny", 512);
+  Server s;
+  start_serve(s, {"serve", "--model", model, "--port", "0", "--threads", "1", "--served-model-name",
+                  "tiny", "--api-key", "k1"});
+  ASSERT_GT(s.port, 0) << "no port line from safekey serve";
+  const std::string work = test::make_temp_dir("evalep");
+  const std::string prompts = work + "/p.jsonl";
+  write_file_atomic(
+      prompts,
+      "{\"prompt\": \"What is tea?\"}\n{\"prompt\": \"Name a color.\"}\n"
+      "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", "
+      "\"content\": \"Hello!\"}, {\"role\": \"user\", \"content\": \"Bye?\"}]}\n"
+      "{\"prompt\": \"Explain rain in one line.\"}\n");
+  const std::vector<std::string> common = {"--benches", prompts,     "--max-new-tokens",
+                                           "24",        "--threads", "1"};
+  std::vector<std::string> local = {"eval", "--model", model, "--out", work + "/local"};
+  local.insert(local.end(), common.begin(), common.end());
+  auto l = test::run_safekey(local);
+  ASSERT_EQ(l.exit_code, 0) << l.err;
+  setenv("SAFEKEY_GENERATE_API_KEY", "k1", 1);
+  std::vector<std::string> remote = {"eval",
+                                     "--generate-endpoint",
+                                     "http://127.0.0.1:" + std::to_string(s.port),
+                                     "--generate-model",
+                                     "tiny",
+                                     "--generate-concurrency",
+                                     "2",
+                                     "--out",
+                                     work + "/remote"};
+  remote.insert(remote.end(), common.begin(), common.end());
+  auto r = test::run_safekey(remote);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json a = read_json_file(work + "/local/p.json"), b = read_json_file(work + "/remote/p.json");
+  ASSERT_EQ(a["data"].size(), 4u);
+  ASSERT_EQ(b["data"].size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(a["data"][i]["response"], b["data"][i]["response"]) << "item " << i;
+    EXPECT_EQ(a["data"][i]["finish_reason"], b["data"][i]["finish_reason"]) << "item " << i;
+    EXPECT_EQ(a["data"][i]["completion_tokens"], b["data"][i]["completion_tokens"]) << "item " << i;
+    EXPECT_EQ(a["data"][i]["prompt_tokens"], b["data"][i]["prompt_tokens"]) << "item " << i;
+    std::set<std::string> ka, kb;
+    for (auto it = a["data"][i].begin(); it != a["data"][i].end(); ++it) ka.insert(it.key());
+    for (auto it = b["data"][i].begin(); it != b["data"][i].end(); ++it) kb.insert(it.key());
+    EXPECT_EQ(ka, kb) << "item " << i;
+  }
+  EXPECT_FALSE(b["meta_info"]["settings"].contains("generate-api-key"));
+
+  // A prefilling item is refused before any request.
+  write_file_atomic(work + "/pre.csv", "prompt,target\nTeach me X,Sure here is how\n");
+  std::vector<std::string> pre = {"eval",
+                                  "--generate-endpoint",
+                                  "http://127.0.0.1:" + std::to_string(s.port),
+                                  "--generate-model",
+                                  "tiny",
+                                  "--benches",
+                                  work + "/pre.csv",
+                                  "--target-column",
+                                  "target",
+                                  "--out",
+                                  work + "/pre"};
+  auto p = test::run_safekey(pre);
+  EXPECT_EQ(p.exit_code, 1);
+  EXPECT_NE(p.err.find("prefilled generation through an endpoint is not supported"),
+            std::string::npos)
+      << p.err;
+
+  // A wrong key stops at once with the endpoint named.
+  setenv("SAFEKEY_GENERATE_API_KEY", "wrong", 1);
+  std::vector<std::string> bad = remote;
+  bad[std::find(bad.begin(), bad.end(), work + "/remote") - bad.begin()] = work + "/bad";
+  auto k = test::run_safekey(bad);
+  unsetenv("SAFEKEY_GENERATE_API_KEY");
+  EXPECT_EQ(k.exit_code, 1);
+  EXPECT_NE(k.err.find("--generate-endpoint http://127.0.0.1:" + std::to_string(s.port)),
+            std::string::npos)
+      << k.err;
+}
+
+}  // namespace
+}  // namespace safekey
