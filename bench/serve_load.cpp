@@ -97,7 +97,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_serve_load: --clients, --requests, --rounds and the token counts must be >= 1\n");
     return 2;
   }
-  const auto t_start = load::Clock::now();
   load::ServerChild child;
   std::string tmp_dir;
   int server_exit = 0;
@@ -144,7 +143,6 @@ int main(int argc, char** argv) {
       o.port = child.port;
       o.server_pid = child.pid;
     }
-    o.deadline_s -= std::chrono::duration<double>(load::Clock::now() - t_start).count();
     std::printf("bench_serve_load: %d clients x %d requests x %d rounds against %s:%d (model %s%s), "
                 "max_tokens 1..%d, closed streams ask for %d, seed %llu\n",
                 o.clients, o.requests, o.rounds, o.host.c_str(), o.port, o.model.c_str(),

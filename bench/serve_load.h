@@ -52,7 +52,8 @@ struct LoadOptions {
   int max_tokens = 16;             // valid requests ask for 1..max_tokens
   int cancel_max_tokens = 3000;    // closed streams ask for this many (only a cancel ends them soon)
   uint64_t seed = 1;
-  double deadline_s = 900;         // for everything; after it the run stops and fails
+  double deadline_s = 900;         // from `start`, for everything; after it the run stops and fails
+  Clock::time_point start = Clock::now();
   double request_timeout_s = 300;  // one request's read timeout
   double drain_bound_s = 10;       // running + waiting must reach 0 this soon after a round
   double rss_tolerance_mib = 64;   // allowed RSS growth from the first round to the last
@@ -373,7 +374,7 @@ inline void check_auth(LoadClient& lc, const LoadOptions& o, LoadReport& rep) {
 
 inline LoadReport run_load(const LoadOptions& o, std::FILE* log = stdout) {
   LoadReport rep;
-  const auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.deadline_s * 1000));
+  const auto deadline = o.start + std::chrono::milliseconds(static_cast<int64_t>(o.deadline_s * 1000));
   LoadClient lc(o);
   check_auth(lc, o, rep);
   for (int round = 0; round < o.rounds && !rep.deadline_hit; ++round) {
