@@ -1,42 +1,39 @@
 // A load client for `safekey serve` (docs/server.md, "Under load"), shared by bench_serve_load and
 // the ctest label `load` (tests/serve/serve_load.cpp).
 //
-// N clients, each on its own thread, send M requests each over loopback, in R rounds. Each request's
-// kind is drawn from a seed (per client, so a run repeats exactly): chat, streamed chat, completion,
-// a stream the client closes after its first chunk, or a malformed request. The client checks every
-// answer, then reports figures (requests/s, tokens/s, p50/p99 latency and time to first token, the
-// server's RSS) and the failures of these checks:
+// N clients, each on its own thread, send M requests each over loopback, in R rounds. Each
+// request's kind is drawn from a seed (per client, so a run repeats exactly): chat, streamed chat,
+// completion, a stream the client closes after its first chunk, or a malformed request. The client
+// checks every answer, then reports figures (requests/s, tokens/s, p50/p99 latency and time to
+// first token, the server's RSS) and the failures of these checks:
 //   - no 5xx at all; every valid request answered 200 with a well-formed body (streams end with
-//     `data: [DONE]`, no error event); every malformed one rejected with the expected 4xx and a JSON
-//     `error` object;
+//     `data: [DONE]`, no error event); every malformed one rejected with the expected 4xx and a
+//     JSON `error` object;
 //   - with an API key: every route but /health refuses a missing or wrong key (401, JSON error);
 //   - the closed streams cancel their sequences: after each round the server's running and waiting
 //     counts (GET /metrics) reach 0 within a bound, and its aborted counter grew by the number of
 //     closed streams (they ask for thousands of tokens, so only a cancel ends them in time);
 //   - RSS after the last round exceeds RSS after the first by at most a tolerance;
 //   - everything ends before a global deadline.
+// The checks of single bodies are in serve_load_checks.h; the server as a child process in
+// serve_process.h.
 #pragma once
 #include <httplib.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "safekey/util/error.h"
 #include "safekey/util/json.h"
+#include "serve_load_checks.h"
+#include "serve_process.h"
 
 namespace safekey::load {
 
@@ -45,38 +42,55 @@ using Clock = std::chrono::steady_clock;
 struct LoadOptions {
   std::string host = "127.0.0.1";
   int port = 0;
-  std::string api_key;             // the server's --api-key ("" = the server has none)
-  std::string model;               // the served model name
-  pid_t server_pid = 0;            // > 0: read its RSS from /proc/PID/status
+  std::string api_key;   // the server's --api-key ("" = the server has none)
+  std::string model;     // the served model name
+  pid_t server_pid = 0;  // > 0: read its RSS from /proc/PID/status
   int clients = 200, requests = 50, rounds = 2;
-  int max_tokens = 16;             // valid requests ask for 1..max_tokens
-  int cancel_max_tokens = 3000;    // closed streams ask for this many (only a cancel ends them soon)
+  int max_tokens = 16;           // valid requests ask for 1..max_tokens
+  int cancel_max_tokens = 3000;  // closed streams ask for this many (only a cancel ends them soon)
   uint64_t seed = 1;
-  double deadline_s = 900;         // from `start`, for everything; after it the run stops and fails
+  double deadline_s = 900;  // from `start`, for everything; after it the run stops and fails
   Clock::time_point start = Clock::now();
   double request_timeout_s = 300;  // one request's read timeout
   double drain_bound_s = 10;       // running + waiting must reach 0 this soon after a round
   double rss_tolerance_mib = 64;   // allowed RSS growth from the first round to the last
 };
 
-enum class Kind { Chat, ChatStream, Completion, CompletionStream, Cancel, BadJson, MissingMessages,
-                  WrongModel, NoKey, WrongKey, OversizeMaxTokens, BadType, UnknownRoute };
+enum class Kind {
+  Chat,
+  ChatStream,
+  Completion,
+  CompletionStream,
+  Cancel,
+  BadJson,
+  MissingMessages,
+  WrongModel,
+  NoKey,
+  WrongKey,
+  OversizeMaxTokens,
+  BadType,
+  UnknownRoute
+};
 inline const char* kind_name(Kind k) {
-  static const char* names[] = {"chat", "chat stream", "completion", "completion stream", "closed stream",
-                                "bad json", "missing messages", "wrong model", "no api key", "wrong api key",
-                                "oversize max_tokens", "bad type", "unknown route"};
+  static const char* names[] = {
+      "chat",          "chat stream",   "completion",          "completion stream",
+      "closed stream", "bad json",      "missing messages",    "wrong model",
+      "no api key",    "wrong api key", "oversize max_tokens", "bad type",
+      "unknown route"};
   return names[static_cast<int>(k)];
 }
 inline bool is_malformed(Kind k) { return k >= Kind::BadJson; }
-inline bool is_stream(Kind k) { return k == Kind::ChatStream || k == Kind::CompletionStream || k == Kind::Cancel; }
+inline bool is_stream(Kind k) {
+  return k == Kind::ChatStream || k == Kind::CompletionStream || k == Kind::Cancel;
+}
 
 // One request's outcome.
 struct Sample {
   Kind kind = Kind::Chat;
-  int status = 0;              // 0 = no response
+  int status = 0;  // 0 = no response
   double latency_s = 0, ttft_s = -1;
-  int64_t tokens = 0;          // completion tokens (usage)
-  std::string problem;         // empty = as expected
+  int64_t tokens = 0;   // completion tokens (usage)
+  std::string problem;  // empty = as expected
 };
 
 struct RoundFigures {
@@ -84,9 +98,10 @@ struct RoundFigures {
   double wall_s = 0, requests_per_s = 0, tokens_per_s = 0;
   int64_t tokens = 0;
   double ttft_p50 = 0, ttft_p99 = 0, latency_p50 = 0, latency_p99 = 0;
-  double rss_before_mib = 0, rss_after_mib = 0, hwm_before_mib = 0, hwm_after_mib = 0;  // VmRSS, VmHWM
-  double drain_s = -1;         // time until running + waiting = 0 after the round (-1: never)
-  int64_t aborted = -1;        // growth of safekey_request_aborted_total (-1: no metric)
+  double rss_before_mib = 0, rss_after_mib = 0, hwm_before_mib = 0,
+         hwm_after_mib = 0;  // VmRSS, VmHWM
+  double drain_s = -1;       // time until running + waiting = 0 after the round (-1: never)
+  int64_t aborted = -1;      // growth of safekey_request_aborted_total (-1: no metric)
 };
 
 struct LoadReport {
@@ -94,97 +109,9 @@ struct LoadReport {
   int auth_checked = 0, auth_failed = 0;
   int responses_5xx = 0, valid_ok = 0, valid_total = 0, malformed_ok = 0, malformed_total = 0;
   bool deadline_hit = false;
-  std::vector<std::string> failures;  // empty = every check passed
+  std::vector<std::string> failures;    // empty = every check passed
   std::map<std::string, int> problems;  // problem text -> count (first few kinds of trouble)
 };
-
-// ---- small helpers -------------------------------------------------------------------------------
-
-inline double mib_from_status(pid_t pid, const char* field) {  // VmRSS / VmHWM in MiB, or -1
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind(field, 0) == 0) return std::atof(line.c_str() + std::string(field).size() + 1) / 1024.0;
-  return -1;
-}
-
-inline double percentile(std::vector<double> v, double p) {  // nearest rank; 0 for no values
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(std::max(0.0, std::ceil(p / 100.0 * v.size()) - 1));
-  return v[std::min(i, v.size() - 1)];
-}
-
-inline uint64_t splitmix(uint64_t& s) {
-  uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-// Parsed GET /metrics: name -> value (lines "name value"; comments skipped).
-inline std::map<std::string, double> parse_metrics(const std::string& text) {
-  std::map<std::string, double> m;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.empty() || line[0] == '#') continue;
-    size_t sp = line.rfind(' ');
-    if (sp != std::string::npos) m[line.substr(0, sp)] = std::atof(line.c_str() + sp + 1);
-  }
-  return m;
-}
-
-// A JSON error body as docs/server.md specifies: {"error": {"message": string, "type", "code", ...}}.
-inline bool is_json_error(const std::string& body) {
-  json j = json::parse(body, nullptr, false);
-  return !j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_object() &&
-         j["error"].contains("message") && j["error"]["message"].is_string() && j["error"].contains("type");
-}
-
-// Checks a whole SSE body; returns "" or what is wrong. *tokens: usage.completion_tokens.
-inline std::string check_stream(const std::string& body, bool chat, int64_t* tokens) {
-  size_t pos = 0;
-  bool done = false, finished = false;
-  while (pos < body.size()) {
-    size_t end = body.find("\n\n", pos);
-    if (end == std::string::npos) return "unterminated event";
-    std::string ev = body.substr(pos, end - pos);
-    pos = end + 2;
-    if (done) return "event after [DONE]";
-    if (ev.rfind("data: ", 0) != 0) return "event without 'data: '";
-    std::string data = ev.substr(6);
-    if (data == "[DONE]") {
-      done = true;
-      continue;
-    }
-    json j = json::parse(data, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return "event is not JSON";
-    if (j.contains("error")) return "error event: " + j["error"].value("message", std::string());
-    if (j.value("object", "") != (chat ? "chat.completion.chunk" : "text_completion")) return "chunk object";
-    if (j.contains("usage") && j["usage"].is_object()) *tokens = j["usage"].value("completion_tokens", int64_t{0});
-    if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty() &&
-        j["choices"][0].contains("finish_reason") && j["choices"][0]["finish_reason"].is_string())
-      finished = true;
-  }
-  if (!done) return "no data: [DONE]";
-  if (!finished) return "no finish_reason chunk";
-  return "";
-}
-
-// True when an SSE event carries generated text (delta content / reasoning_content, or text).
-inline bool event_has_text(const std::string& ev) {
-  if (ev.rfind("data: {", 0) != 0) return false;
-  json j = json::parse(ev.substr(6), nullptr, false);
-  if (j.is_discarded() || !j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return false;
-  const json& c = j["choices"][0];
-  auto nonempty = [](const json& o, const char* k) { return o.contains(k) && o[k].is_string() && !o[k].get<std::string>().empty(); };
-  if (c.contains("delta")) return nonempty(c["delta"], "content") || nonempty(c["delta"], "reasoning_content");
-  return nonempty(c, "text");
-}
 
 // ---- one client --------------------------------------------------------------------------------
 
@@ -204,25 +131,46 @@ class LoadClient {
     cl.set_write_timeout(30);
     httplib::Headers h;
     if (!o_.api_key.empty() && kind != Kind::NoKey)
-      h.emplace("Authorization", "Bearer " + (kind == Kind::WrongKey ? o_.api_key + "-wrong" : o_.api_key));
+      h.emplace("Authorization",
+                "Bearer " + (kind == Kind::WrongKey ? o_.api_key + "-wrong" : o_.api_key));
     const bool chat = kind != Kind::Completion && kind != Kind::CompletionStream;
-    const int max_tokens = kind == Kind::Cancel ? o_.cancel_max_tokens : 1 + static_cast<int>(splitmix(rng) % o_.max_tokens);
+    const int max_tokens = kind == Kind::Cancel
+                               ? o_.cancel_max_tokens
+                               : 1 + static_cast<int>(splitmix(rng) % o_.max_tokens);
     json body = {{"model", o_.model}, {"max_tokens", max_tokens}, {"ignore_eos", true}};
-    const std::string text = cat("Client ", client, " asks question ", k, ": what is ", splitmix(rng) % 1000, "?");
-    if (chat) body["messages"] = {{{"role", "user"}, {"content", text}}};
-    else body["prompt"] = text;
-    if (splitmix(rng) % 2) body["temperature"] = 0;
-    else body["temperature"] = 0.8, body["seed"] = static_cast<int64_t>(splitmix(rng) % 100000);
+    const std::string text =
+        cat("Client ", client, " asks question ", k, ": what is ", splitmix(rng) % 1000, "?");
+    if (chat)
+      body["messages"] = {{{"role", "user"}, {"content", text}}};
+    else
+      body["prompt"] = text;
+    if (splitmix(rng) % 2)
+      body["temperature"] = 0;
+    else
+      body["temperature"] = 0.8, body["seed"] = static_cast<int64_t>(splitmix(rng) % 100000);
     if (is_stream(kind)) body["stream"] = true, body["stream_options"] = {{"include_usage", true}};
     std::string path = chat ? "/v1/chat/completions" : "/v1/completions", payload;
     switch (kind) {
-      case Kind::BadJson: payload = body.dump().substr(0, 20); break;
-      case Kind::MissingMessages: body.erase("messages"); break;
-      case Kind::WrongModel: body["model"] = o_.model + "-no-such-model"; break;
-      case Kind::OversizeMaxTokens: body["max_tokens"] = 1000000000; break;
-      case Kind::BadType: body["temperature"] = "hot"; break;
-      case Kind::UnknownRoute: path = "/v1/embeddings"; break;
-      default: break;
+      case Kind::BadJson:
+        payload = body.dump().substr(0, 20);
+        break;
+      case Kind::MissingMessages:
+        body.erase("messages");
+        break;
+      case Kind::WrongModel:
+        body["model"] = o_.model + "-no-such-model";
+        break;
+      case Kind::OversizeMaxTokens:
+        body["max_tokens"] = 1000000000;
+        break;
+      case Kind::BadType:
+        body["temperature"] = "hot";
+        break;
+      case Kind::UnknownRoute:
+        path = "/v1/embeddings";
+        break;
+      default:
+        break;
     }
     if (payload.empty()) payload = body.dump();
     const auto t0 = Clock::now();
@@ -237,16 +185,20 @@ class LoadClient {
       if (r->status != 200) return fail(s, cat("HTTP ", r->status, ": ", r->body.substr(0, 160)));
       json j = json::parse(r->body, nullptr, false);
       if (j.is_discarded()) return fail(s, "body is not JSON");
-      if (j.value("object", "") != (chat ? "chat.completion" : "text_completion")) return fail(s, "wrong object");
-      if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].size() != 1) return fail(s, "choices");
+      if (j.value("object", "") != (chat ? "chat.completion" : "text_completion"))
+        return fail(s, "wrong object");
+      if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].size() != 1)
+        return fail(s, "choices");
       const json& c = j["choices"][0];
       if (!c.contains("finish_reason") || !c["finish_reason"].is_string() ||
           (c["finish_reason"] != "stop" && c["finish_reason"] != "length"))
         return fail(s, "finish_reason");
-      if (chat ? !(c.contains("message") && c["message"].value("role", "") == "assistant") : !c["text"].is_string())
+      if (chat ? !(c.contains("message") && c["message"].value("role", "") == "assistant")
+               : !c["text"].is_string())
         return fail(s, chat ? "message" : "text");
       s.tokens = j.contains("usage") ? j["usage"].value("completion_tokens", int64_t{0}) : 0;
-      if (s.tokens < 1 || s.tokens > max_tokens) return fail(s, cat("usage.completion_tokens ", s.tokens));
+      if (s.tokens < 1 || s.tokens > max_tokens)
+        return fail(s, cat("usage.completion_tokens ", s.tokens));
       return s;
     }
 
@@ -267,14 +219,17 @@ class LoadClient {
     req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
       got.append(data, n);
       ++chunks;
-      for (size_t e; s.ttft_s < 0 && (e = got.find("\n\n", scanned)) != std::string::npos; scanned = e + 2)
+      for (size_t e; s.ttft_s < 0 && (e = got.find("\n\n", scanned)) != std::string::npos;
+           scanned = e + 2)
         if (event_has_text(got.substr(scanned, e - scanned))) s.ttft_s = secs();
-      return !(kind == Kind::Cancel && s.status == 200);  // a closed stream: hang up after the first chunk
+      return !(kind == Kind::Cancel &&
+               s.status == 200);  // a closed stream: hang up after the first chunk
     };
     auto r = cl.send(req);
     s.latency_s = secs();
     if (kind == Kind::Cancel) {
-      if (s.status != 200 || chunks < 1) return fail(s, cat("HTTP ", s.status, ", ", chunks, " chunks"));
+      if (s.status != 200 || chunks < 1)
+        return fail(s, cat("HTTP ", s.status, ", ", chunks, " chunks"));
       s.ttft_s = -1;  // it hung up before any text; not a time to first token
       return s;
     }
@@ -287,8 +242,10 @@ class LoadClient {
       return fail(s, "stream without text/event-stream");
     std::string bad = check_stream(got, chat, &s.tokens);
     if (!bad.empty()) return fail(s, bad);
-    if (s.tokens < 1 || s.tokens > max_tokens) return fail(s, cat("stream usage.completion_tokens ", s.tokens));
-    if (s.ttft_s < 0) s.ttft_s = s.latency_s;  // no text event (all held back): the end is the first token
+    if (s.tokens < 1 || s.tokens > max_tokens)
+      return fail(s, cat("stream usage.completion_tokens ", s.tokens));
+    if (s.ttft_s < 0)
+      s.ttft_s = s.latency_s;  // no text event (all held back): the end is the first token
     return s;
   }
 
@@ -300,7 +257,8 @@ class LoadClient {
     httplib::Headers h;
     if (!key.empty()) h.emplace("Authorization", "Bearer " + key);
     if (method == "GET") return cl.Get(path.c_str(), h);
-    return cl.Post(path.c_str(), h, cat("{\"model\": \"", o_.model, "\", \"prompt\": \"hi\", \"max_tokens\": 1}"),
+    return cl.Post(path.c_str(), h,
+                   cat("{\"model\": \"", o_.model, "\", \"prompt\": \"hi\", \"max_tokens\": 1}"),
                    "application/json");
   }
 
@@ -319,14 +277,17 @@ class LoadClient {
     int want = 400;
     if (s.kind == Kind::WrongModel || s.kind == Kind::UnknownRoute) want = 404;
     if (s.kind == Kind::NoKey || s.kind == Kind::WrongKey) want = 401;
-    if (s.status != want) return fail(s, cat("HTTP ", s.status, " (expected ", want, "): ", body.substr(0, 160)));
-    if (!is_json_error(body)) return fail(s, "rejected without a JSON error object: " + body.substr(0, 160));
+    if (s.status != want)
+      return fail(s, cat("HTTP ", s.status, " (expected ", want, "): ", body.substr(0, 160)));
+    if (!is_json_error(body))
+      return fail(s, "rejected without a JSON error object: " + body.substr(0, 160));
     return s;
   }
   const LoadOptions& o_;
 };
 
-// ---- the run -------------------------------------------------------------------------------------
+// ---- the run
+// -------------------------------------------------------------------------------------
 
 // The kind of request k of a client: ~30% chat, 15% chat stream, 15% completion, 10% completion
 // stream, 10% closed stream, 20% malformed (the key kinds only when the server has a key).
@@ -337,8 +298,8 @@ inline Kind draw_kind(uint64_t& rng, bool have_key) {
   if (r < 60) return Kind::Completion;
   if (r < 70) return Kind::CompletionStream;
   if (r < 80) return Kind::Cancel;
-  std::vector<Kind> bad = {Kind::BadJson, Kind::MissingMessages, Kind::WrongModel, Kind::OversizeMaxTokens,
-                           Kind::BadType, Kind::UnknownRoute};
+  std::vector<Kind> bad = {Kind::BadJson,           Kind::MissingMessages, Kind::WrongModel,
+                           Kind::OversizeMaxTokens, Kind::BadType,         Kind::UnknownRoute};
   if (have_key) bad.push_back(Kind::NoKey), bad.push_back(Kind::WrongKey);
   return bad[splitmix(rng) % bad.size()];
 }
@@ -346,23 +307,30 @@ inline Kind draw_kind(uint64_t& rng, bool have_key) {
 // With a key: every route but /health answers 401 + a JSON error without it and with a wrong one.
 inline void check_auth(LoadClient& lc, const LoadOptions& o, LoadReport& rep) {
   if (o.api_key.empty()) return;
-  const std::vector<std::pair<std::string, std::string>> routes = {
-      {"GET", "/v1/models"}, {"POST", "/v1/chat/completions"}, {"POST", "/v1/completions"}, {"GET", "/metrics"},
-      {"GET", "/"}, {"GET", "/no/such/route"}, {"POST", "/v1/embeddings"}, {"GET", "/v1/chat/completions"}};
+  const std::vector<std::pair<std::string, std::string>> routes = {{"GET", "/v1/models"},
+                                                                   {"POST", "/v1/chat/completions"},
+                                                                   {"POST", "/v1/completions"},
+                                                                   {"GET", "/metrics"},
+                                                                   {"GET", "/"},
+                                                                   {"GET", "/no/such/route"},
+                                                                   {"POST", "/v1/embeddings"},
+                                                                   {"GET", "/v1/chat/completions"}};
   for (const auto& [method, path] : routes)
     for (const std::string& key : {std::string(), o.api_key + "x"}) {
       rep.auth_checked++;
       auto r = lc.call(method, path, key);
       if (r && r->status == 401 && is_json_error(r->body)) continue;
       rep.auth_failed++;
-      rep.failures.push_back(cat("api key not enforced: ", method, " ", path, key.empty() ? " without a key" : " with a wrong key",
-                                 " -> ", r ? std::to_string(r->status) : "no response"));
+      rep.failures.push_back(cat("api key not enforced: ", method, " ", path,
+                                 key.empty() ? " without a key" : " with a wrong key", " -> ",
+                                 r ? std::to_string(r->status) : "no response"));
     }
   rep.auth_checked++;
   auto h = lc.call("GET", "/health", "");
   if (!h || h->status != 200) {
     rep.auth_failed++;
-    rep.failures.push_back(cat("GET /health without a key -> ", h ? std::to_string(h->status) : "no response"));
+    rep.failures.push_back(
+        cat("GET /health without a key -> ", h ? std::to_string(h->status) : "no response"));
   }
   rep.auth_checked++;
   auto m = lc.call("GET", "/metrics", o.api_key);
@@ -374,7 +342,8 @@ inline void check_auth(LoadClient& lc, const LoadOptions& o, LoadReport& rep) {
 
 inline LoadReport run_load(const LoadOptions& o, std::FILE* log = stdout) {
   LoadReport rep;
-  const auto deadline = o.start + std::chrono::milliseconds(static_cast<int64_t>(o.deadline_s * 1000));
+  const auto deadline =
+      o.start + std::chrono::milliseconds(static_cast<int64_t>(o.deadline_s * 1000));
   LoadClient lc(o);
   check_auth(lc, o, rep);
   for (int round = 0; round < o.rounds && !rep.deadline_hit; ++round) {
@@ -390,7 +359,8 @@ inline LoadReport run_load(const LoadOptions& o, std::FILE* log = stdout) {
     std::vector<std::thread> th;
     for (int c = 0; c < o.clients; ++c)
       th.emplace_back([&, c] {
-        uint64_t rng = o.seed * 1000003ULL + static_cast<uint64_t>(round) * 7919ULL + static_cast<uint64_t>(c);
+        uint64_t rng =
+            o.seed * 1000003ULL + static_cast<uint64_t>(round) * 7919ULL + static_cast<uint64_t>(c);
         for (int k = 0; k < o.requests; ++k) {
           if (Clock::now() >= deadline) {
             late = true;
@@ -407,12 +377,16 @@ inline LoadReport run_load(const LoadOptions& o, std::FILE* log = stdout) {
     for (;;) {
       auto m = lc.metrics();
       if (m.count("safekey_request_aborted_total") && m0.count("safekey_request_aborted_total"))
-        f.aborted = static_cast<int64_t>(m["safekey_request_aborted_total"] - m0["safekey_request_aborted_total"]);
-      if (!m.empty() && m["safekey_num_requests_running"] == 0 && m["safekey_num_requests_waiting"] == 0) {
+        f.aborted = static_cast<int64_t>(m["safekey_request_aborted_total"] -
+                                         m0["safekey_request_aborted_total"]);
+      if (!m.empty() && m["safekey_num_requests_running"] == 0 &&
+          m["safekey_num_requests_waiting"] == 0) {
         f.drain_s = std::chrono::duration<double>(Clock::now() - d0).count();
         break;
       }
-      if (Clock::now() - d0 > std::chrono::milliseconds(static_cast<int64_t>(o.drain_bound_s * 1000))) break;
+      if (Clock::now() - d0 >
+          std::chrono::milliseconds(static_cast<int64_t>(o.drain_bound_s * 1000)))
+        break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     if (o.server_pid > 0) {
@@ -444,55 +418,72 @@ inline LoadReport run_load(const LoadOptions& o, std::FILE* log = stdout) {
     f.ttft_p50 = percentile(ttft, 50), f.ttft_p99 = percentile(ttft, 99);
     f.latency_p50 = percentile(lat, 50), f.latency_p99 = percentile(lat, 99);
     if (f.drain_s < 0)
-      rep.failures.push_back(cat("round ", round + 1, ": running + waiting did not reach 0 within ", o.drain_bound_s,
+      rep.failures.push_back(cat("round ", round + 1, ": running + waiting did not reach 0 within ",
+                                 o.drain_bound_s,
                                  " s after the clients finished (cancelled sequences leak?)"));
     if (f.aborted >= 0 && f.aborted < f.closed)
-      rep.failures.push_back(cat("round ", round + 1, ": ", f.closed, " streams closed by their clients, but only ",
-                                 f.aborted, " requests aborted"));
-    std::fprintf(log, "round %d: %d requests in %.1f s (%.1f req/s, %.0f generated tok/s)", round + 1, f.requests,
-                 f.wall_s, f.requests_per_s, f.tokens_per_s);
-    if (o.server_pid > 0) std::fprintf(log, ", server RSS %.1f -> %.1f MiB", f.rss_before_mib, f.rss_after_mib);
+      rep.failures.push_back(cat("round ", round + 1, ": ", f.closed,
+                                 " streams closed by their clients, but only ", f.aborted,
+                                 " requests aborted"));
+    std::fprintf(log, "round %d: %d requests in %.1f s (%.1f req/s, %.0f generated tok/s)",
+                 round + 1, f.requests, f.wall_s, f.requests_per_s, f.tokens_per_s);
+    if (o.server_pid > 0)
+      std::fprintf(log, ", server RSS %.1f -> %.1f MiB", f.rss_before_mib, f.rss_after_mib);
     std::fprintf(log, "\n");
     std::fflush(log);
     rep.rounds.push_back(f);
   }
-  if (rep.responses_5xx) rep.failures.push_back(cat(rep.responses_5xx, " responses with a 5xx status"));
+  if (rep.responses_5xx)
+    rep.failures.push_back(cat(rep.responses_5xx, " responses with a 5xx status"));
   if (rep.valid_ok != rep.valid_total)
-    rep.failures.push_back(cat(rep.valid_total - rep.valid_ok, " of ", rep.valid_total, " valid requests not answered well"));
+    rep.failures.push_back(cat(rep.valid_total - rep.valid_ok, " of ", rep.valid_total,
+                               " valid requests not answered well"));
   if (rep.malformed_ok != rep.malformed_total)
-    rep.failures.push_back(cat(rep.malformed_total - rep.malformed_ok, " of ", rep.malformed_total,
-                               " malformed requests not rejected with the expected 4xx + JSON error"));
+    rep.failures.push_back(
+        cat(rep.malformed_total - rep.malformed_ok, " of ", rep.malformed_total,
+            " malformed requests not rejected with the expected 4xx + JSON error"));
   if (o.server_pid > 0 && rep.rounds.size() >= 2) {
     const double growth = rep.rounds.back().rss_after_mib - rep.rounds.front().rss_after_mib;
     if (growth > o.rss_tolerance_mib)
-      rep.failures.push_back(cat("RSS grew by ", growth, " MiB from round 1 to round ", rep.rounds.size(),
-                                 " (tolerance ", o.rss_tolerance_mib, " MiB)"));
+      rep.failures.push_back(cat("RSS grew by ", growth, " MiB from round 1 to round ",
+                                 rep.rounds.size(), " (tolerance ", o.rss_tolerance_mib, " MiB)"));
   }
-  if (rep.deadline_hit) rep.failures.push_back(cat("the deadline (", o.deadline_s, " s) passed before the load finished"));
+  if (rep.deadline_hit)
+    rep.failures.push_back(
+        cat("the deadline (", o.deadline_s, " s) passed before the load finished"));
   return rep;
 }
 
 // The figures and checks as a table.
 inline void print_report(const LoadOptions& o, const LoadReport& rep, std::FILE* out = stdout) {
-  std::fprintf(out, "\n| round | requests | valid / malformed / closed | wall s | req/s | gen tok/s | TTFT p50 / p99 ms "
-                    "| latency p50 / p99 ms | RSS before / after MiB | peak RSS before / after MiB | drain s | aborted |\n");
+  std::fprintf(out,
+               "\n| round | requests | valid / malformed / closed | wall s | req/s | gen tok/s | "
+               "TTFT p50 / p99 ms "
+               "| latency p50 / p99 ms | RSS before / after MiB | peak RSS before / after MiB | "
+               "drain s | aborted |\n");
   std::fprintf(out, "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (size_t i = 0; i < rep.rounds.size(); ++i) {
     const auto& f = rep.rounds[i];
-    std::fprintf(out, "| %zu | %d | %d / %d / %d | %.1f | %.1f | %.0f | %.0f / %.0f | %.0f / %.0f | %.1f / %.1f | %.1f / %.1f | %.2f | %lld |\n",
-                 i + 1, f.requests, f.valid, f.malformed, f.closed, f.wall_s, f.requests_per_s, f.tokens_per_s,
-                 f.ttft_p50 * 1e3, f.ttft_p99 * 1e3, f.latency_p50 * 1e3, f.latency_p99 * 1e3, f.rss_before_mib,
-                 f.rss_after_mib, f.hwm_before_mib, f.hwm_after_mib, f.drain_s, static_cast<long long>(f.aborted));
+    std::fprintf(out,
+                 "| %zu | %d | %d / %d / %d | %.1f | %.1f | %.0f | %.0f / %.0f | %.0f / %.0f | "
+                 "%.1f / %.1f | %.1f / %.1f | %.2f | %lld |\n",
+                 i + 1, f.requests, f.valid, f.malformed, f.closed, f.wall_s, f.requests_per_s,
+                 f.tokens_per_s, f.ttft_p50 * 1e3, f.ttft_p99 * 1e3, f.latency_p50 * 1e3,
+                 f.latency_p99 * 1e3, f.rss_before_mib, f.rss_after_mib, f.hwm_before_mib,
+                 f.hwm_after_mib, f.drain_s, static_cast<long long>(f.aborted));
   }
   auto row = [&](const std::string& check, const std::string& value, bool ok) {
     std::fprintf(out, "| %-44s | %-28s | %s |\n", check.c_str(), value.c_str(), ok ? "ok" : "FAIL");
   };
   std::fprintf(out, "\n| check | value | |\n|---|---|---|\n");
   row("responses with 5xx", std::to_string(rep.responses_5xx), rep.responses_5xx == 0);
-  row("valid requests: 200, well-formed", cat(rep.valid_ok, " / ", rep.valid_total), rep.valid_ok == rep.valid_total);
+  row("valid requests: 200, well-formed", cat(rep.valid_ok, " / ", rep.valid_total),
+      rep.valid_ok == rep.valid_total);
   row("malformed: expected 4xx + JSON error", cat(rep.malformed_ok, " / ", rep.malformed_total),
       rep.malformed_ok == rep.malformed_total);
-  row("api key on every route but /health", o.api_key.empty() ? "not checked (no key)" : cat(rep.auth_checked - rep.auth_failed, " / ", rep.auth_checked),
+  row("api key on every route but /health",
+      o.api_key.empty() ? "not checked (no key)"
+                        : cat(rep.auth_checked - rep.auth_failed, " / ", rep.auth_checked),
       rep.auth_failed == 0);
   bool drained = true, aborted = true;
   std::string drains, aborts;
@@ -501,7 +492,8 @@ inline void print_report(const LoadOptions& o, const LoadReport& rep, std::FILE*
     aborted &= f.aborted < 0 || f.aborted >= f.closed;
     char d[32];
     std::snprintf(d, sizeof d, "%.2f s", f.drain_s);
-    drains += cat(drains.empty() ? "" : ", ", f.drain_s < 0 ? std::string("never") : std::string(d));
+    drains +=
+        cat(drains.empty() ? "" : ", ", f.drain_s < 0 ? std::string("never") : std::string(d));
     aborts += cat(aborts.empty() ? "" : ", ", f.aborted, "/", f.closed);
   }
   row(cat("running+waiting -> 0 within ", o.drain_bound_s, " s"), drains, drained);
@@ -510,83 +502,13 @@ inline void print_report(const LoadOptions& o, const LoadReport& rep, std::FILE*
     const double g = rep.rounds.back().rss_after_mib - rep.rounds.front().rss_after_mib;
     char v[64];
     std::snprintf(v, sizeof v, "%+.1f MiB", g);
-    row(cat("RSS growth round 1 -> ", rep.rounds.size(), " (tol ", o.rss_tolerance_mib, " MiB)"), v, g <= o.rss_tolerance_mib);
+    row(cat("RSS growth round 1 -> ", rep.rounds.size(), " (tol ", o.rss_tolerance_mib, " MiB)"), v,
+        g <= o.rss_tolerance_mib);
   }
-  row(cat("finished before the deadline (", o.deadline_s, " s)"), rep.deadline_hit ? "no" : "yes", !rep.deadline_hit);
+  row(cat("finished before the deadline (", o.deadline_s, " s)"), rep.deadline_hit ? "no" : "yes",
+      !rep.deadline_hit);
   for (const auto& f : rep.failures) std::fprintf(out, "FAIL: %s\n", f.c_str());
   std::fflush(out);
-}
-
-// ---- the server as a child process --------------------------------------------------------------
-
-struct ServerChild {
-  pid_t pid = -1;
-  int out_fd = -1;
-  int port = -1;
-};
-
-// Starts `exe serve ARGS... --port 0` with stdout on a pipe (stderr inherited) and reads its
-// "serving NAME on http://HOST:PORT (...)" line, waiting at most `wait_s`.
-inline ServerChild start_server(const std::string& exe, std::vector<std::string> args, double wait_s = 120) {
-  int fds[2];
-  SK_CHECK(pipe(fds) == 0, "pipe failed");
-  ServerChild c;
-  c.pid = fork();
-  SK_CHECK(c.pid >= 0, "fork failed");
-  if (c.pid == 0) {
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    std::vector<char*> argv{const_cast<char*>(exe.c_str())};
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(exe.c_str(), argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  c.out_fd = fds[0];
-  std::string line;
-  const auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000));
-  while (Clock::now() < deadline) {
-    pollfd p{c.out_fd, POLLIN, 0};
-    if (poll(&p, 1, 200) <= 0) continue;
-    char ch;
-    if (read(c.out_fd, &ch, 1) != 1) break;  // the child exited
-    if (ch != '\n') {
-      line += ch;
-      continue;
-    }
-    const size_t at = line.find(" on http://");
-    if (line.rfind("serving ", 0) == 0 && at != std::string::npos) {
-      const size_t colon = line.find(':', at + 11);
-      if (colon != std::string::npos) c.port = std::atoi(line.c_str() + colon + 1);
-      break;
-    }
-    line.clear();
-  }
-  return c;
-}
-
-// SIGTERM, then up to `wait_s` for the exit (SIGKILL after); returns the exit status (-1: killed).
-inline int stop_server(ServerChild& c, double wait_s = 30) {
-  if (c.pid <= 0) return -1;
-  kill(c.pid, SIGTERM);
-  int code = -1;
-  for (int i = 0; i < static_cast<int>(wait_s * 20); ++i) {
-    int st = 0;
-    if (waitpid(c.pid, &st, WNOHANG) == c.pid) {
-      code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  if (code == -1) {
-    kill(c.pid, SIGKILL);
-    waitpid(c.pid, nullptr, 0);
-  }
-  if (c.out_fd >= 0) close(c.out_fd);
-  c.pid = -1;
-  return code;
 }
 
 }  // namespace safekey::load

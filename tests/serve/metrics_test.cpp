@@ -39,7 +39,9 @@ TEST(Metrics, PrometheusTextOfTheStats) {
   st.requests_aborted = 4;
   st.tokens_generated = 123;
   const std::string t = metrics_text(st);
-  EXPECT_NE(t.find("# TYPE safekey_num_requests_running gauge\nsafekey_num_requests_running 3\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("# TYPE safekey_num_requests_running gauge\nsafekey_num_requests_running 3\n"),
+            std::string::npos)
+      << t;
   EXPECT_NE(t.find("# TYPE safekey_request_success_total counter\n"), std::string::npos) << t;
   auto v = values(t);
   EXPECT_EQ(v["safekey_num_requests_waiting"], 2);
@@ -68,8 +70,12 @@ TEST(Metrics, ServedBehindTheKeyAndCountAClosedStreamAsAborted) {
   EXPECT_EQ(no_key->status, 401);
   c.set_bearer_token_auth("k");
   auto body = [](int n, bool stream) {
-    return json{{"model", "tiny"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", n},
-                {"ignore_eos", true}, {"stream", stream}}.dump();
+    return json{{"model", "tiny"},
+                {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                {"max_tokens", n},
+                {"ignore_eos", true},
+                {"stream", stream}}
+        .dump();
   };
   auto ok = c.Post("/v1/chat/completions", body(5, false), "application/json");
   ASSERT_TRUE(ok);

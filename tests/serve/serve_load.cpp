@@ -1,6 +1,6 @@
 // `safekey serve` under load (ctest label `load`): the real binary with --api-key and a tiny model,
-// 40 clients x 5 requests x 2 rounds of the bench_serve_load mix (bench/serve_load.h: chat, streams,
-// completions, streams closed after their first chunk, malformed requests), on loopback.
+// 40 clients x 5 requests x 2 rounds of the bench_serve_load mix (bench/serve_load.h: chat,
+// streams, completions, streams closed after their first chunk, malformed requests), on loopback.
 //
 // Catches a server that
 //   - answers malformed input (bad JSON, missing messages, wrong model or key, oversize max_tokens,
@@ -8,14 +8,17 @@
 //   - serves any route but /health (/metrics, /v1/models, unknown paths) without the key;
 //   - keeps decoding a stream whose client went away (its 3000 tokens keep running > 0 after the
 //     round, and the aborted counter stays behind the closed streams);
-//   - grows its RSS per request (more than 64 MiB from round 1 to round 2, i.e. > 160 KiB per request);
-//   - hangs (every wait is bounded; the whole run has a 100 s deadline) or exits non-zero on SIGTERM.
+//   - grows its RSS per request (more than 64 MiB from round 1 to round 2, i.e. > 160 KiB per
+//   request);
+//   - hangs (every wait is bounded; the whole run has a 100 s deadline) or exits non-zero on
+//   SIGTERM.
 // A second test runs the same client against a fake server that answers 500 and never drains, to
 // show the checks fail when they should.
+#include "bench/serve_load.h"
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include "bench/serve_load.h"
 #include "infer/tiny_model.h"
 
 namespace safekey {
@@ -31,8 +34,8 @@ TEST(ServeLoad, ManyClientsMixedRequestsAgainstTheRealServer) {
   SAFEKEY_REQUIRE_TINY_MODEL_REFS();
   const std::string dir = test::make_tiny_model("serve_load", 4096);
   load::ServerChild child = load::start_server(
-      test::safekey_exe(), {"serve", "--model", dir, "--port", "0", "--api-key", "load-key", "--served-model-name",
-                            "tiny", "--threads", "1", "--workers", "64"});
+      test::safekey_exe(), {"serve", "--model", dir, "--port", "0", "--api-key", "load-key",
+                            "--served-model-name", "tiny", "--threads", "1", "--workers", "64"});
   ASSERT_GT(child.port, 0) << "no 'serving ... on http://HOST:PORT' line from safekey serve";
   load::LoadOptions o;
   o.port = child.port;
@@ -60,14 +63,16 @@ TEST(ServeLoad, ManyClientsMixedRequestsAgainstTheRealServer) {
   EXPECT_GT(rep.rounds[0].closed + rep.rounds[1].closed, 20);
   EXPECT_GE(rep.auth_checked, 18);
   EXPECT_GT(rep.rounds[1].tokens, 0);
-  EXPECT_GE(rep.rounds[1].aborted, rep.rounds[1].closed) << "/metrics has no safekey_request_aborted_total?";
+  EXPECT_GE(rep.rounds[1].aborted, rep.rounds[1].closed)
+      << "/metrics has no safekey_request_aborted_total?";
 }
 
 // A wrong server: 500 on everything but /metrics, which reports one request running forever.
 TEST(ServeLoad, TheChecksFailAgainstABrokenServer) {
   httplib::Server fake;
   fake.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("safekey_num_requests_running 1\nsafekey_num_requests_waiting 0\n", "text/plain");
+    res.set_content("safekey_num_requests_running 1\nsafekey_num_requests_waiting 0\n",
+                    "text/plain");
   });
   fake.Post(".*", [](const httplib::Request&, httplib::Response& res) {
     res.status = 500;
