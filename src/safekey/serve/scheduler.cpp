@@ -81,6 +81,7 @@ void Scheduler::loop() {
       jobs_.erase(it);
       std::lock_guard<std::mutex> lk(mu_);
       stats_.requests_done += 1;
+      if (c->finish_reason == "abort") stats_.requests_aborted += 1;
       stats_.tokens_generated += static_cast<int64_t>(c->token_ids.size());
     }
   };

@@ -35,6 +35,7 @@ struct SchedulerStats {
   int64_t running = 0, waiting = 0;
   int64_t max_running = 0;  // largest batch decoded so far
   int64_t requests_done = 0, tokens_generated = 0;
+  int64_t requests_aborted = 0;  // of requests_done: cancelled (client gone, timeout, shutdown)
 };
 
 class Scheduler {

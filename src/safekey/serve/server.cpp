@@ -123,6 +123,22 @@ void widen_listen_backlog(int port, int backlog) {
 
 }  // namespace
 
+std::string metrics_text(const SchedulerStats& st) {
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, int64_t value) {
+    out += cat("# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ", value, "\n");
+  };
+  metric("safekey_num_requests_running", "gauge", "Requests in the running batch.", st.running);
+  metric("safekey_num_requests_waiting", "gauge", "Requests waiting for a place in the batch.", st.waiting);
+  metric("safekey_num_requests_running_max", "gauge", "Largest batch decoded so far.", st.max_running);
+  metric("safekey_request_success_total", "counter", "Requests that finished with stop or length.",
+         st.requests_done - st.requests_aborted);
+  metric("safekey_request_aborted_total", "counter",
+         "Requests cancelled before the end (client disconnect, timeout, shutdown).", st.requests_aborted);
+  metric("safekey_generation_tokens_total", "counter", "Tokens generated, all requests.", st.tokens_generated);
+  return out;
+}
+
 Server::Server(infer::Generator& gen, ServerOptions opts) : gen_(gen), opts_(std::move(opts)) {}
 
 Server::~Server() { stop(); }
@@ -180,6 +196,7 @@ SchedulerStats Server::stats() const {
     total.max_running = std::max(total.max_running, st.max_running);
     total.requests_done += st.requests_done;
     total.tokens_generated += st.tokens_generated;
+    total.requests_aborted += st.requests_aborted;
   }
   return total;
 }
@@ -226,6 +243,11 @@ void Server::routes() {
 
   svr.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok", "text/plain");
+  });
+
+  // Prometheus text format (as vLLM's /metrics, with the safekey_ prefix); behind the API key.
+  svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_text(stats()), "text/plain; version=0.0.4");
   });
 
   svr.Get("/v1/models", [this, model](const httplib::Request&, httplib::Response& res) {

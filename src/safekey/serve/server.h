@@ -3,7 +3,8 @@
 //   GET  /v1/models             the served model and the LoRA adapters served beside it
 //   POST /v1/chat/completions   chat (messages -> chat template), SSE streaming, reasoning_content
 //   POST /v1/completions        raw prompt (string or token ids), SSE streaming
-//   GET  /health                200 "ok"
+//   GET  /metrics               Prometheus text: running/waiting gauges, request and token counters
+//   GET  /health                200 "ok" (the only route that needs no API key)
 //
 // Requests are prepared (template + tokenization) on the HTTP worker thread and decoded together
 // by the scheduler thread (continuous batching). Every wait is bounded (request timeout), a client
@@ -52,6 +53,9 @@ struct ServerOptions {
   };
   std::vector<LoraModule> lora_modules;
 };
+
+// The Prometheus text exposition of the batching counters (GET /metrics).
+std::string metrics_text(const SchedulerStats& st);
 
 class Server {
  public:
