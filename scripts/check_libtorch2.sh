@@ -39,8 +39,9 @@ cp /etc/resolv.conf "$R/etc/resolv.conf"
 in_root() { chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
 PKGS="g++ cmake ninja-build pkg-config ccache libtorch-dev libopenblas0-openmp libgloo-dev nlohmann-json3-dev
       libonig-dev libutf8proc-dev libcpp-httplib-dev libssl-dev libgtest-dev libbenchmark-dev nodejs
-      python3-jinja2"
-if ! in_root dpkg-query -W libtorch-dev >/dev/null 2>&1; then
+      python3-jinja2 python3-numpy zlib1g-dev"
+# shellcheck disable=SC2086
+if ! in_root dpkg-query -W $PKGS >/dev/null 2>&1; then
   echo "[libtorch2] installing build dependencies in the Debian 13 root"
   in_root bash -c "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq &&
     apt-get install -y -qq --no-install-recommends $(echo $PKGS)" >"$R.apt.log" 2>&1 ||
