@@ -2,6 +2,8 @@
 // equal the generator's, SSE streaming, every error case, auth, concurrent requests batched
 // together, a client that disconnects mid-stream, and a drain on stop.
 #include <gtest/gtest.h>
+
+#include <atomic>
 #include <httplib.h>
 
 #include <thread>
@@ -50,9 +52,9 @@ class ServerTest : public ::testing::Test {
   void TearDown() override {
     if (server_) server_->stop();
   }
-  void start(ServerOptions o = {}) {
+  void start(ServerOptions o = {}, int64_t batch = 8) {
     infer::GeneratorOptions go;
-    go.max_batch_size = 8;
+    go.max_batch_size = batch;
     gen_ = std::make_unique<infer::Generator>(model::load_model(*dir_), *tok_, chat_, go);
     o.port = 0;
     o.served_model_name = "tiny";
@@ -284,6 +286,52 @@ TEST_F(ServerTest, ClientDisconnectMidStreamCancelsTheRequest) {
   auto ok = post("/v1/chat/completions", chat_body("still there?", 4));
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
+}
+
+// One sequence slot and --max-waiting 1: while one request decodes and one waits, a third is
+// refused with a JSON 503 `overloaded` and Retry-After; the other two are answered.
+// Catches: an unbounded queue despite the limit, a refusal that is not JSON or not 503, a limit that
+// counts the running request as waiting (the second request would be refused).
+TEST_F(ServerTest, MaxWaitingRefusesWith503) {
+  ServerOptions o;
+  o.max_waiting = 1;
+  start(o, /*batch=*/1);
+  std::atomic<bool> first_chunk{false};
+  int status_a = 0, status_b = 0;
+  std::thread a([&] {
+    httplib::Client c("127.0.0.1", server_->port());
+    c.set_read_timeout(120);
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/chat/completions";
+    req.body = chat_body("A long answer please", 390, true).dump();
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+      first_chunk = true;
+      return true;
+    };
+    auto r = c.send(req);
+    if (r) status_a = r->status;
+  });
+  for (int i = 0; i < 400 && !first_chunk; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ASSERT_TRUE(first_chunk) << "the first request never started streaming";
+  // The role chunk comes before the first token: wait until the request holds the slot.
+  for (int i = 0; i < 400 && server_->stats().running < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::thread b([&] {
+    httplib::Client c("127.0.0.1", server_->port());
+    c.set_read_timeout(120);
+    auto r = c.Post("/v1/chat/completions", chat_body("Then me", 20).dump(), "application/json");
+    if (r) status_b = r->status;
+  });
+  for (int i = 0; i < 400 && server_->stats().waiting < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(server_->stats().running, 1);
+  auto r = post("/v1/chat/completions", chat_body("And me", 3));
+  expect_error(r, 503, "overloaded");
+  if (r) EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+  a.join();
+  b.join();
+  EXPECT_EQ(status_a, 200);
+  EXPECT_EQ(status_b, 200);
 }
 
 TEST_F(ServerTest, StopDrainsRunningRequests) {
