@@ -222,5 +222,34 @@ TEST(Sandbox, MissingInterpreterIsASetupError) {
   EXPECT_NE(r.setup_error.find("no-such-python-xyz"), std::string::npos) << r.setup_error;
 }
 
+// Under root the program runs as uid nobody. A `python3` found on PATH in a private folder (as a
+// pyenv shim under /root is) cannot be run by nobody: the system interpreter is used instead, and
+// the same interpreter named by its path is a setup error saying why.
+// Catches: every HumanEval program scored as failed because exec was refused (what happened with
+// the pyenv shim before), or a silent switch away from an interpreter the user named explicitly.
+TEST(Sandbox, InterpreterInAPrivateFolderFallsBackOrIsNamed) {
+  if (geteuid() != 0) GTEST_SKIP() << "only root drops to uid nobody";
+  if (!path_exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  const std::string dir = test::make_temp_dir("sandbox_private_python");
+  const std::string shim = dir + "/python3";
+  write_file_atomic(shim, "#!/bin/sh\nexec /usr/bin/python3 \"$@\"\n");
+  ASSERT_EQ(chmod(shim.c_str(), 0755), 0);
+  ASSERT_EQ(chmod(dir.c_str(), 0700), 0);
+  const char* old_path = std::getenv("PATH");
+  const std::string saved = old_path ? old_path : "";
+  setenv("PATH", (dir + ":" + saved).c_str(), 1);
+  auto o = opts();
+  o.python = "python3";
+  auto r = run_python_sandboxed("print(6 * 7)\n", o);
+  setenv("PATH", saved.c_str(), 1);
+  EXPECT_TRUE(r.setup_error.empty()) << r.setup_error;
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "42\n");
+  o.python = shim;
+  auto named = run_python_sandboxed("print(1)\n", o);
+  EXPECT_NE(named.setup_error.find("cannot be run by uid nobody"), std::string::npos) << named.setup_error;
+  EXPECT_NE(named.setup_error.find(shim), std::string::npos) << named.setup_error;
+}
+
 }  // namespace
 }  // namespace safekey::eval

@@ -204,6 +204,12 @@ json CodeCounts::to_json() const {
 
 CodeCounts grade_humaneval(json& doc, const std::vector<HumanEvalTask>& tasks,
                            const CodeGradeOptions& opts, const std::string& where) {
+  // A sandbox that cannot start would score every program as failed: stop before grading instead.
+  SandboxResult probe = run_python_sandboxed("pass\n", opts.sandbox);
+  SK_CHECK(probe.setup_error.empty() && probe.exit_code == 0 && !probe.timed_out, where,
+           ": the HumanEval sandbox cannot run python: ",
+           probe.setup_error.empty() ? cat("a trivial program exited ", probe.exit_code, " (", probe.err, ")")
+                                     : probe.setup_error);
   std::map<std::string, const HumanEvalTask*> by_id;
   for (const auto& t : tasks) by_id[t.task_id] = &t;
   json& data = doc["data"];
@@ -293,10 +299,8 @@ CodeCounts grade_humaneval(json& doc, const std::vector<HumanEvalTask>& tasks,
     }
     c.pass_at[k] = 100.0 * sum / static_cast<double>(data.size());
   }
-  // The isolation in force, from one probe run (every run gets the same layers).
-  SandboxResult probe = run_python_sandboxed("pass\n", opts.sandbox);
-  c.isolation =
-      probe.setup_error.empty() ? probe.isolation.describe() : "unavailable: " + probe.setup_error;
+  // The isolation in force, from the probe run (every run gets the same layers).
+  c.isolation = probe.isolation.describe();
   json& meta = doc["meta_info"];
   if (!meta.is_object()) meta = json::object();
   meta["humaneval"] = c.to_json();

@@ -229,12 +229,49 @@ std::string tail_of_file(const std::string& path, size_t max_bytes) {
 
 }  // namespace
 
+namespace {
+
+// Whether a user that is neither owner nor group member (uid nobody) may execute `path`: every
+// directory on its real path searchable by others and the file executable by others.
+bool executable_by_others(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::canonical(path, ec);
+  if (ec) return false;
+  struct stat st;
+  if (stat(real.c_str(), &st) != 0 || !(st.st_mode & S_IXOTH)) return false;
+  for (std::filesystem::path d = real.parent_path(); !d.empty(); d = d.parent_path()) {
+    if (stat(d.c_str(), &st) != 0 || !(st.st_mode & S_IXOTH)) return false;
+    if (d == d.root_path()) break;
+  }
+  return true;
+}
+
+}  // namespace
+
 SandboxResult run_python_sandboxed(const std::string& program, const SandboxOptions& opts) {
   SandboxResult res;
-  const std::string exe = resolve_executable(opts.python);
+  std::string exe = resolve_executable(opts.python);
   if (exe.empty()) {
     res.setup_error = "python interpreter '" + opts.python + "' not found (set --sandbox-python)";
     return res;
+  }
+  // Under root the program runs as uid nobody, which cannot enter e.g. /root: a `python3` found on
+  // PATH there (a pyenv shim) is replaced by the system's; an explicit path is an error.
+  if (geteuid() == 0 && !executable_by_others(exe)) {
+    std::string fallback;
+    if (opts.python.find('/') == std::string::npos)
+      for (const char* c : {"/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"})
+        if (access(c, X_OK) == 0 && executable_by_others(c)) {
+          fallback = c;
+          break;
+        }
+    if (fallback.empty()) {
+      res.setup_error = "python interpreter '" + exe +
+                        "' cannot be run by uid nobody (the sandbox drops root to nobody); set --sandbox-python "
+                        "to an interpreter outside private folders, e.g. /usr/bin/python3";
+      return res;
+    }
+    exe = fallback;
   }
   std::string base = opts.temp_base;
   if (base.empty()) {
