@@ -29,6 +29,7 @@
 #include "safekey/infer/generator.h"
 #include "safekey/infer/prompt.h"
 #include "safekey/model/decoder.h"
+#include "safekey/serve/openai.h"
 #include "safekey/tensor/runtime.h"
 #include "safekey/text/chat_template.h"
 #include "safekey/text/tokenizer.h"
@@ -50,6 +51,7 @@ LoadedModel& model_for(cli::Args& a, std::unique_ptr<LoadedModel>& slot) {
 struct Generated {
   std::string text, finish_reason, prompt;
   int64_t prompt_tokens = 0, completion_tokens = 0;
+  json guard;  // with --guard
 };
 
 std::vector<Generated> generate_locally(cli::Args& a, LoadedModel& m, const eval::Benchmark& b) {
@@ -69,7 +71,8 @@ std::vector<Generated> generate_locally(cli::Args& a, LoadedModel& m, const eval
   std::cerr << "eval: generating " << reqs.size() << " responses for " << b.name << "\n";
   std::vector<Generated> out;
   for (auto& c : m.gen->generate(reqs, p))
-    out.push_back({c.text, c.finish_reason, c.prompt, c.prompt_tokens, static_cast<int64_t>(c.token_ids.size())});
+    out.push_back({c.text, c.finish_reason, c.prompt, c.prompt_tokens, static_cast<int64_t>(c.token_ids.size()),
+                   a.str("guard").empty() ? json() : serve::guard_json(c.guard)});
   return out;
 }
 
@@ -96,12 +99,14 @@ std::vector<Generated> generate_remotely(cli::Args& a, const eval::Benchmark& b)
             << o.client.endpoint << "\n";
   std::vector<Generated> out;
   for (auto& c : eval::generate_via_endpoint(b.items, o))
-    out.push_back({c.text, c.finish_reason, "", c.prompt_tokens, c.completion_tokens});
+    out.push_back({c.text, c.finish_reason, "", c.prompt_tokens, c.completion_tokens, json()});
   return out;
 }
 
 json generate_results(cli::Args& a, std::unique_ptr<LoadedModel>& model, const eval::Benchmark& b) {
   const bool remote = !a.str("generate-endpoint").empty();
+  SK_CHECK(!remote || a.str("guard").empty(), "eval: --guard runs inside the model that generates; with "
+           "--generate-endpoint give --guard to `safekey serve` instead");
   const std::vector<Generated> out = remote ? generate_remotely(a, b) : generate_locally(a, model_for(a, model), b);
   json data = json::array();
   for (size_t i = 0; i < b.items.size(); ++i) {
@@ -110,6 +115,7 @@ json generate_results(cli::Args& a, std::unique_ptr<LoadedModel>& model, const e
               {"prompt", out[i].prompt}, {"response", json::array({strip_response(out[i].text)})},
               {"finish_reason", out[i].finish_reason}, {"prompt_tokens", out[i].prompt_tokens},
               {"completion_tokens", out[i].completion_tokens}};
+    if (!out[i].guard.is_null()) j["guard"] = out[i].guard;
     if (!it.category.empty()) j["category"] = it.category;
     if (!it.label.empty()) j["label"] = it.label;
     if (b.kind == eval::BenchKind::kCode) {

@@ -23,6 +23,7 @@
 #include "safekey/infer/prompt.h"
 #include "safekey/infer/prompt_file.h"
 #include "safekey/model/decoder.h"
+#include "safekey/serve/openai.h"
 #include "safekey/tensor/runtime.h"
 #include "safekey/text/chat_template.h"
 #include "safekey/text/tokenizer.h"
@@ -140,6 +141,7 @@ int run_generate(cli::Args& a) {
               {"completion_tokens", static_cast<int64_t>(c.token_ids.size())}};
     // --save-token-ids: the generated ids (with a final eos/stop id), to compare without re-tokenizing.
     if (a.on("save-token-ids")) j["token_ids"] = c.token_ids;
+    if (!a.str("guard").empty()) j["guard"] = serve::guard_json(c.guard);
     if (!it.category.empty()) j["category"] = it.category;
     if (!it.label.empty()) j["label"] = it.label;
     if (!it.objective.empty()) j["objective"] = it.objective;

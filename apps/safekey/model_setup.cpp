@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "safekey/infer/engine.h"
+#include "safekey/infer/guard.h"
 #include "safekey/infer/prompt.h"
 #include "safekey/lora/peft.h"
 #include "safekey/model/adapter.h"
@@ -51,6 +52,18 @@ std::unique_ptr<LoadedModel> load_for_generation(const cli::Args& a, const std::
   go.progress = setup.progress;
   go.add_special_tokens = a.on("add-special-tokens");
   go.eos_token_ids = infer::default_eos_ids(m->model->config(), *m->tok, model_dir);
+  if (!a.str("guard").empty()) {
+    infer::GuardOptions g;
+    g.head_path = a.str("guard");
+    g.threshold = a.f64("guard-threshold");
+    g.score = infer::parse_guard_score(a.str("guard-score"));
+    g.key_sentence = a.str("guard-key");
+    g.separator = a.str("guard-separator");
+    auto guard = std::make_shared<infer::KeySentenceGuard>(g, *m->tok, m->model->config().hidden_size);
+    std::cerr << setup.command << ": key-sentence guard " << guard->options().head_path << " (score "
+              << infer::guard_score_name(g.score) << " >= " << g.threshold << " forces \"" << g.key_sentence << "\")\n";
+    go.observer = guard;
+  }
   m->gen = std::make_unique<infer::Generator>(m->model, *m->tok, m->chat.get(), go);
   if (go.kv_cache_bytes > 0) {
     const auto eo = m->gen->engine_options();

@@ -78,6 +78,8 @@ std::string_view last_word(std::string_view s) {
   return sp == std::string_view::npos ? s : s.substr(sp + 1);
 }
 
+}  // namespace
+
 bool ends_in_abbreviation(std::string_view sentence) {
   std::string w(last_word(sentence));
   while (!w.empty() && (w.front() == '(' || w.front() == '"' || w.front() == '\'')) w.erase(0, 1);
@@ -101,8 +103,6 @@ bool ends_in_abbreviation(std::string_view sentence) {
                                                      "vs.", "Jr.", "Sr.", "Prof.", "approx.", "cf.", "No."};
   return std::any_of(kAbbrev.begin(), kAbbrev.end(), [&](const char* a) { return w == a; });
 }
-
-}  // namespace
 
 std::vector<Sentence> split_sentences(std::string_view text) {
   constexpr int kMaxQuoteJoins = 4;  // a stray quotation mark must not swallow the text

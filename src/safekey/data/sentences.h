@@ -28,4 +28,8 @@ std::vector<Sentence> split_sentences_reference(std::string_view text);
 // or the next piece starts with a lowercase letter (those joins set `merged`).
 std::vector<Sentence> split_sentences(std::string_view text);
 
+// True when a sentence piece ends in an initial or a common abbreviation ("J.K.", "Viktor E.",
+// "e.g.", "Dr.", ...): split_sentences joins such a piece with the next.
+bool ends_in_abbreviation(std::string_view sentence);
+
 }  // namespace safekey::data

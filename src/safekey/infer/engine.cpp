@@ -125,6 +125,8 @@ void Engine::admit() {
   ids = ids.to(dev);
   torch::Tensor pos = torch::arange(L, torch::TensorOptions().dtype(torch::kLong).device(dev)).unsqueeze(0).expand({n, L});
   torch::Tensor last_logits, last_hidden;  // [n, V], [n, H]: at each row's last prompt token
+  torch::Tensor hidden_sum;                // [n, H] float32 over each row's prompt (for a hook)
+  const torch::Tensor len_t = torch::tensor(lens, torch::kLong).to(dev).unsqueeze(1);  // [n, 1]
   for (int64_t s = 0; s < L; s += opts_.prefill_chunk) {
     const int64_t e = std::min(L, s + opts_.prefill_chunk);
     // Rows whose last prompt token lies in this chunk take their logits from it.
@@ -143,6 +145,13 @@ void Engine::admit() {
     torch::Tensor where = torch::tensor(at, torch::kLong).to(dev).unsqueeze(1);  // [n, 1]
     if (in.compute_logits) in.logits_positions = where;
     auto outp = model_->forward(in);
+    if (opts_.hook) {
+      // Each row's real columns of this chunk: [s, min(e, len)).
+      auto col = torch::arange(s, e, torch::TensorOptions().dtype(torch::kLong).device(dev)).unsqueeze(0);
+      auto keep = (col < len_t).unsqueeze(-1).to(torch::kFloat32);                   // [n, e-s, 1]
+      auto part = (outp.hidden.to(torch::kFloat32) * keep).sum(1);                   // [n, H]
+      hidden_sum = hidden_sum.defined() ? hidden_sum + part : part;
+    }
     if (ending.empty()) continue;
     torch::Tensor logits = outp.logits.select(1, 0).to(torch::kFloat32);                       // [n, V]
     torch::Tensor hidden = outp.hidden.gather(1, where.unsqueeze(-1).expand({n, 1, outp.hidden.size(2)}))
@@ -158,7 +167,7 @@ void Engine::admit() {
   // The padding columns beyond each row's prompt are free again: its next tokens overwrite them.
   for (int64_t b = 0; b < n; ++b) cache_.set_length(first + b, lens[static_cast<size_t>(b)]);
   running_ = first + n;
-  choose(last_logits, last_hidden, first, n);
+  choose(last_logits, last_hidden, first, n, hidden_sum);
 }
 
 void Engine::decode_step() {
@@ -188,16 +197,22 @@ void Engine::decode_step() {
   choose(outp.logits.select(1, 0).to(torch::kFloat32), outp.hidden.select(1, 0), 0, B);
 }
 
-void Engine::choose(torch::Tensor logits, const torch::Tensor& hidden, int64_t first, int64_t n) {
+void Engine::choose(torch::Tensor logits, const torch::Tensor& hidden, int64_t first, int64_t n,
+                    const torch::Tensor& prompt_hidden_sum) {
   if (opts_.hook) {
     StepView view;
     for (int64_t i = 0; i < n; ++i) {
       const Row& r = *slots_[static_cast<size_t>(first + i)];
+      const auto g = static_cast<int64_t>(r.out.size());
       view.ids.push_back(r.seq.id);
-      view.generated.push_back(static_cast<int64_t>(r.out.size()));
+      view.generated.push_back(g);
+      view.fed.push_back(g > 0 ? r.out.back() : -1);
+      view.prompt_len.push_back(static_cast<int64_t>(r.seq.prompt_ids.size()));
     }
     view.hidden = hidden;
     view.logits = logits;
+    view.prefill = prompt_hidden_sum.defined();
+    view.prompt_hidden_sum = prompt_hidden_sum;
     opts_.hook(view, *this);
   }
   std::vector<const SamplingParams*> params;
@@ -269,6 +284,7 @@ void Engine::finish(Row& r, const std::string& reason) {
   c.stop_string = r.text->matched_stop();
   c.prompt_tokens = static_cast<int64_t>(r.seq.prompt_ids.size());
   c.prompt = r.seq.prompt;
+  if (opts_.on_finish) opts_.on_finish(r.seq.id, c);
   on_event_(r.seq.id, r.text->take_ready(), true, &c);
 }
 

@@ -50,10 +50,16 @@ class Engine;
 struct StepView {
   std::vector<uint64_t> ids;          // the rows' sequence ids
   std::vector<int64_t> generated;     // tokens each row had generated before this step's choice
+  std::vector<int64_t> fed;           // the generated token whose hidden state `hidden` holds
+                                      //   (generated[i] - 1), or -1 in the prefill
+  std::vector<int64_t> prompt_len;    // the rows' prompt lengths
   torch::Tensor hidden;               // [n, H] last-layer hidden state (after the final norm) at the
                                       //   row's last token fed to the model
   torch::Tensor logits;               // [n, V] float32 next-token logits (before the repetition
                                       //   penalty); add to it in place to bias this step's choice
+  bool prefill = false;               // this step's rows were just admitted
+  torch::Tensor prompt_hidden_sum;    // prefill only: [n, H] float32, the sum of each row's hidden
+                                      //   states over its prompt positions [0, prompt_len)
 };
 // Called once per forward that chooses tokens (a prefill of fresh rows, or a decode step), before
 // the choice. May call Engine::force().
@@ -68,6 +74,9 @@ struct EngineOptions {
   DecodeFn decode;                 // ids -> text, special tokens skipped
   DecodeFn decode_with_special;    // ids -> text, special tokens kept (skip_special_tokens=false)
   DecodeHook hook;                 // optional
+  // Optional: called when a sequence finishes, before its final event; may annotate the Completion
+  // (the guard records its verdict there) and forget the sequence.
+  std::function<void(uint64_t id, Completion& c)> on_finish;
 };
 
 // on_event(id, delta, done, completion): new final text for sequence `id`; on the last call done is
@@ -96,7 +105,9 @@ class Engine {
   void admit();
   void decode_step();
   // Chooses the next token of rows in slots [first, first + n) from logits [n, V] and hidden [n, H].
-  void choose(torch::Tensor logits, const torch::Tensor& hidden, int64_t first, int64_t n);
+  // In a prefill, prompt_hidden_sum [n, H] is the sum of the rows' prompt hidden states (for the hook).
+  void choose(torch::Tensor logits, const torch::Tensor& hidden, int64_t first, int64_t n,
+              const torch::Tensor& prompt_hidden_sum = {});
   void retire_finished();
   bool accept_token(Row& r, int64_t tok);  // true when the row finished
   void finish(Row& r, const std::string& reason);

@@ -76,6 +76,10 @@ EngineOptions Generator::engine_options() const {
     eo.kv_capacity = max_context();
   }
   eo.eos_token_ids = eos_;
+  if (auto obs = opts_.observer) {
+    eo.hook = [obs](StepView& v, Engine& e) { obs->on_step(v, e); };
+    eo.on_finish = [obs](uint64_t id, Completion& c) { obs->on_finish(id, c); };
+  }
   const text::Tokenizer* tok = &tok_;
   eo.decode = [tok](const std::vector<int64_t>& ids) { return decode_ids(*tok, ids, true); };
   eo.decode_with_special = [tok](const std::vector<int64_t>& ids) {

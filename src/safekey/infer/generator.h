@@ -38,6 +38,9 @@ namespace safekey::infer {
 
 struct Sequence;       // engine.h
 struct EngineOptions;  // engine.h
+struct StepView;       // engine.h
+class Engine;          // engine.h
+struct Completion;
 
 struct Message {
   std::string role;  // "system" | "user" | "assistant"
@@ -56,6 +59,14 @@ struct Request {
   std::atomic<bool>* cancel = nullptr;  // set to true to stop this request (finish_reason "abort")
 };
 
+// What the key-sentence guard (guard.h) did with one sequence.
+struct GuardVerdict {
+  bool checked = false;   // U ended and the safety head scored it
+  bool fired = false;     // score >= threshold: the key sentence was forced after U
+  double p_u = 0, p_xu = 0, score = 0;  // the head's unsafe probabilities and the score compared
+  int64_t u_tokens = 0;   // generated tokens in U
+};
+
 struct Completion {
   std::string text;                // generated text (without the prompt/prefill), cut at a stop string
   std::vector<int64_t> token_ids;  // generated ids, including a final eos/stop id when one ended it
@@ -63,6 +74,16 @@ struct Completion {
   std::string stop_string;         // the stop string that matched, if any
   int64_t prompt_tokens = 0;       // tokens in the final prompt (template + prefill)
   std::string prompt;              // the final prompt text (empty for prompt_ids requests)
+  GuardVerdict guard;              // with a guard (GeneratorOptions::observer)
+};
+
+// Watches decoding (the key-sentence guard, guard.h): engine_options() wires it into every engine
+// the generator (or the server) drives. Called on the engine's thread.
+class DecodeObserver {
+ public:
+  virtual ~DecodeObserver() = default;
+  virtual void on_step(StepView& step, Engine& engine) = 0;  // before each step's token choice
+  virtual void on_finish(uint64_t id, Completion& c) = 0;    // before the sequence's final event
 };
 
 // What to do with a prompt that does not fit the context (max_position_embeddings or --max-context):
@@ -84,6 +105,7 @@ struct GeneratorOptions {
   // Tokenize the rendered prompt with the tokenizer's added specials (BOS) on top of the template's
   // own: off by default; on reproduces the reference's vLLM call (a doubled BOS on R1-Distill).
   bool add_special_tokens = false;
+  std::shared_ptr<DecodeObserver> observer;  // optional (the key-sentence guard)
 };
 
 // Streaming: called with (request index, new text) as text becomes final (text that could still

@@ -29,9 +29,6 @@ struct ForwardInput {
   // length and attends to the slot's keys; with slots of different lengths the mask comes from the
   // lengths (and key_mask, when given, must then cover [B, max length + T]).
   std::vector<int64_t> cache_slots;
-  // The cache slots of the rows (kv_cache.h); empty = rows 0..B-1. Each row appends at its slot's
-  // length and attends to the slot's keys; with slots of different lengths the mask comes from the
-  // lengths (and key_mask, when given, must then cover [B, max length + T]).
   bool compute_logits = true;  // false: only hidden states (saves the LM head matmul)
   // When defined: compute logits only at these positions [B, P] (e.g. the last token in decoding).
   torch::Tensor logits_positions;

@@ -292,6 +292,12 @@ void ReasoningStream::finish(std::string* reasoning, std::string* content) {
   pending_.clear();
 }
 
+json guard_json(const infer::GuardVerdict& v) {
+  if (!v.checked) return {{"checked", false}, {"fired", false}};
+  return {{"checked", true}, {"fired", v.fired}, {"p_u", v.p_u}, {"p_xu", v.p_xu}, {"score", v.score},
+          {"u_tokens", v.u_tokens}};
+}
+
 json usage_json(const infer::Completion& c) {
   int64_t n = static_cast<int64_t>(c.token_ids.size());
   return {{"prompt_tokens", c.prompt_tokens}, {"completion_tokens", n},
@@ -310,6 +316,7 @@ json chat_response(const std::string& id, int64_t created, const std::string& mo
   }
   json choice = {{"index", 0}, {"message", msg}, {"finish_reason", c.finish_reason},
                  {"logprobs", nullptr}};
+  if (c.guard.checked) choice["safekey_guard"] = guard_json(c.guard);
   return {{"id", id},           {"object", "chat.completion"}, {"created", created},
           {"model", model},     {"choices", json::array({choice})},
           {"usage", usage_json(c)}};
@@ -319,6 +326,7 @@ json completion_response(const std::string& id, int64_t created, const std::stri
                          const infer::Completion& c) {
   json choice = {{"index", 0}, {"text", c.text}, {"finish_reason", c.finish_reason},
                  {"logprobs", nullptr}};
+  if (c.guard.checked) choice["safekey_guard"] = guard_json(c.guard);
   return {{"id", id},       {"object", "text_completion"},  {"created", created},
           {"model", model}, {"choices", json::array({choice})}, {"usage", usage_json(c)}};
 }

@@ -76,6 +76,9 @@ json chat_response(const std::string& id, int64_t created, const std::string& mo
 json completion_response(const std::string& id, int64_t created, const std::string& model,
                          const infer::Completion& c);
 json usage_json(const infer::Completion& c);
+// The key-sentence guard's verdict ({"checked", "fired", "p_u", "p_xu", "score", "u_tokens"}); the
+// server adds it to a choice as "safekey_guard" when a guard runs, generate and eval to each result.
+json guard_json(const infer::GuardVerdict& v);
 
 // Streaming chunk bodies (the JSON after "data: ").
 json chat_chunk(const std::string& id, int64_t created, const std::string& model,

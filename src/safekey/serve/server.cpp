@@ -150,7 +150,12 @@ void Server::start() {
   for (const auto& lm : opts_.lora_modules) {
     SK_CHECK(lm.name != opts_.served_model_name && !lora_scheds_.count(lm.name), "serve: the model name '", lm.name,
              "' is used twice (--served-model-name and --lora-modules names must differ)");
-    lora_scheds_[lm.name] = std::make_unique<Scheduler>(lm.model, gen_.engine_options());
+    // A decode observer (the key-sentence guard) belongs to the base model: its safety head was
+    // trained with it, and it keeps per-sequence state for one engine.
+    infer::EngineOptions eo = gen_.engine_options();
+    eo.hook = nullptr;
+    eo.on_finish = nullptr;
+    lora_scheds_[lm.name] = std::make_unique<Scheduler>(lm.model, std::move(eo));
   }
   http_ = std::make_unique<httplib::Server>();
   int workers = opts_.worker_threads;

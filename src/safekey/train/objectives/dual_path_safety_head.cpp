@@ -1,16 +1,8 @@
 #include "safekey/train/objectives/dual_path_safety_head.h"
 
-#include <cstring>
-
-#include "safekey/io/safetensors.h"
 #include "safekey/util/error.h"
 
 namespace safekey::train {
-
-SafetyHeadImpl::SafetyHeadImpl(int64_t hidden_size) {
-  C_head = register_module("C_head", torch::nn::Linear(hidden_size, 1));
-  ctx_head = register_module("ctx_head", torch::nn::Linear(hidden_size, 1));
-}
 
 HeadLoss dual_path_safety_head(SafetyHead& head, const torch::Tensor& hidden, const Batch& batch,
                                double theta) {
@@ -46,40 +38,6 @@ HeadLoss dual_path_safety_head(SafetyHead& head, const torch::Tensor& hidden, co
   out.L_ctx = term(head->ctx_head, h_ctx, rows_ctx, &out.logit_ctx);
   out.loss = theta * out.L_C + (1.0 - theta) * out.L_ctx;
   return out;
-}
-
-void load_safety_head(SafetyHead& head, const std::string& path) {
-  io::SafetensorsFile f(path);
-  torch::NoGradGuard ng;
-  for (auto& kv : head->named_parameters()) {
-    SK_CHECK(f.contains(kv.key()), path, ": no tensor '", kv.key(), "' (a safety head has C_head.weight, ",
-             "C_head.bias, ctx_head.weight, ctx_head.bias)");
-    auto v = f.get(kv.key());
-    SK_CHECK(v.dtype() == io::DType::F32, path, ": tensor '", kv.key(), "' must be F32, got ",
-             io::dtype_name(v.dtype()));
-    std::vector<int64_t> want = kv.value().sizes().vec();
-    SK_CHECK(v.shape() == want, path, ": tensor '", kv.key(), "' has shape ", c10::IntArrayRef(v.shape()),
-             ", the model needs ", kv.value().sizes());
-    auto t = torch::empty(want, torch::kFloat32);
-    std::memcpy(t.data_ptr<float>(), v.data, v.nbytes);
-    kv.value().copy_(t);
-  }
-}
-
-void save_safety_head(SafetyHead& head, const std::string& path) {
-  std::vector<torch::Tensor> keep;
-  std::vector<io::WriteTensor> tensors;
-  for (auto& kv : head->named_parameters()) {
-    auto t = kv.value().detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    keep.push_back(t);
-    io::WriteTensor w;
-    w.name = kv.key();
-    w.dtype = io::DType::F32;
-    w.shape = t.sizes().vec();
-    w.data = t.data_ptr();
-    tensors.push_back(w);
-  }
-  io::write_safetensors(path, tensors);
 }
 
 }  // namespace safekey::train

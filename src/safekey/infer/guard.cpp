@@ -1,0 +1,180 @@
+#include "safekey/infer/guard.h"
+
+#include <algorithm>
+
+#include "safekey/data/response.h"
+#include "safekey/data/sentences.h"
+#include "safekey/infer/prompt.h"
+#include "safekey/text/tokenizer.h"
+#include "safekey/util/error.h"
+#include "safekey/util/file.h"
+
+namespace safekey::infer {
+
+GuardScore parse_guard_score(const std::string& s) {
+  if (s == "u") return GuardScore::U;
+  if (s == "xu") return GuardScore::XU;
+  if (s == "mean") return GuardScore::Mean;
+  if (s == "max") return GuardScore::Max;
+  throw Error("--guard-score: '" + s + "' is not one of u, xu, mean, max");
+}
+
+const char* guard_score_name(GuardScore s) {
+  switch (s) {
+    case GuardScore::U: return "u";
+    case GuardScore::XU: return "xu";
+    case GuardScore::Mean: return "mean";
+    case GuardScore::Max: return "max";
+  }
+  return "?";
+}
+
+size_t first_sentence_end(std::string_view text, bool* at_end) {
+  *at_end = false;
+  static constexpr std::string_view kOpen = "<think>", kClose = "</think>";
+  size_t start = 0;
+  auto skip_space = [&] {
+    while (start < text.size()) {
+      size_t j = start;
+      if (!data::is_python_space(data::utf8_next(text, j))) break;
+      start = j;
+    }
+  };
+  skip_space();
+  if (text.substr(start, kOpen.size()) == kOpen) {
+    start += kOpen.size();
+    skip_space();
+  }
+  const size_t stop = std::min(text.size(), text.find(kClose, start));
+  for (size_t i = start + 1; i <= stop; ++i) {
+    const char c = text[i - 1];
+    if (c != '.' && c != '?') continue;
+    if (i >= start + 3 && text.substr(i - 3, 3) == "...") continue;
+    bool followed = false;
+    if (i < text.size()) {
+      size_t j = i;
+      followed = data::is_python_space(data::utf8_next(text, j));
+      if (!followed) continue;
+    }
+    if (data::ends_in_abbreviation(text.substr(start, i - start))) continue;
+    *at_end = !followed;
+    return i;
+  }
+  return std::string::npos;
+}
+
+namespace {
+std::string head_file(const std::string& path) {
+  if (!is_directory(path)) return path;
+  const std::string f = path_join(path, "safety_head.safetensors");
+  SK_CHECK(path_exists(f), "--guard: ", path, " is a folder without safety_head.safetensors (SafeKey checkpoints "
+           "have one; SFT checkpoints do not)");
+  return f;
+}
+}  // namespace
+
+KeySentenceGuard::KeySentenceGuard(GuardOptions opts, const text::Tokenizer& tok, int64_t hidden_size)
+    : opts_(std::move(opts)), tok_(tok), head_(hidden_size) {
+  SK_CHECK(!opts_.head_path.empty(), "--guard: a safety head file or checkpoint folder is required");
+  SK_CHECK(!opts_.key_sentence.empty(), "--guard-key: the key sentence to force must not be empty");
+  SK_CHECK(opts_.threshold >= 0.0 && opts_.threshold <= 1.0, "--guard-threshold: ", opts_.threshold,
+           " is not a probability in [0, 1]");
+  SK_CHECK(opts_.max_u_tokens >= 1, "guard: max_u_tokens must be >= 1");
+  opts_.head_path = head_file(opts_.head_path);
+  const int64_t h = model::safety_head_hidden_size(opts_.head_path);
+  SK_CHECK(h == hidden_size, "--guard: ", opts_.head_path, " is a head for hidden size ", h, ", the model's is ",
+           hidden_size);
+  model::load_safety_head(head_, opts_.head_path);
+  head_->eval();
+  auto enc = [&](const std::string& s) {
+    auto ids = tok_.encode_ids(s, false);
+    return std::vector<int64_t>(ids.begin(), ids.end());
+  };
+  key_ids_ = enc(opts_.key_sentence);
+  key_ids_sep_ = enc(opts_.separator + opts_.key_sentence);
+  SK_CHECK(!key_ids_.empty(), "--guard-key: the key sentence encodes to no tokens");
+}
+
+double KeySentenceGuard::score(const model::HeadScores& s) const {
+  switch (opts_.score) {
+    case GuardScore::U: return s.p_u;
+    case GuardScore::XU: return s.p_xu;
+    case GuardScore::Mean: return 0.5 * (s.p_u + s.p_xu);
+    case GuardScore::Max: return std::max(s.p_u, s.p_xu);
+  }
+  return 0;
+}
+
+void KeySentenceGuard::on_step(StepView& step, Engine& engine) {
+  const auto dev = step.hidden.device();
+  if (head_->C_head->weight.device() != dev) head_->to(dev);
+  for (size_t i = 0; i < step.ids.size(); ++i) {
+    const uint64_t id = step.ids[i];
+    if (step.prefill) {
+      Row r;
+      r.prompt_sum = step.prompt_hidden_sum[static_cast<int64_t>(i)].clone();
+      r.prompt_len = step.prompt_len[i];
+      rows_[id] = std::move(r);
+    }
+    auto it = rows_.find(id);
+    if (it == rows_.end() || it->second.done) continue;
+    Row& r = it->second;
+    if (step.fed[i] >= 0) {
+      r.ids.push_back(step.fed[i]);
+      r.hidden.push_back(step.hidden[static_cast<int64_t>(i)].to(torch::kFloat32).clone());
+      r.ends.push_back(decode_ids(tok_, r.ids, true).size());
+    }
+    watch(r, id, engine);
+  }
+}
+
+void KeySentenceGuard::watch(Row& r, uint64_t id, Engine& engine) {
+  if (r.ids.empty()) return;
+  const std::string text = decode_ids(tok_, r.ids, true);
+  bool at_end = false;
+  const size_t e = first_sentence_end(text, &at_end);
+  if (e == std::string::npos) {
+    r.pending_end = std::string::npos;
+    const bool closed = text.find("</think>") != std::string::npos;
+    if (closed || static_cast<int64_t>(r.ids.size()) >= opts_.max_u_tokens) r.done = true;
+    return;
+  }
+  if (e == r.pending_end) {  // scored below the threshold one token ago, and the sentence did end
+    if (!at_end) r.done = true;
+    return;
+  }
+  // U = the generated tokens before the first one that reaches past the sentence's last character.
+  int64_t j = 0;
+  while (j < static_cast<int64_t>(r.ends.size()) && r.ends[static_cast<size_t>(j)] <= e) ++j;
+  if (j == 0) {  // the first token already crosses the boundary: no U of its own
+    r.done = true;
+    return;
+  }
+  auto u = torch::stack(std::vector<torch::Tensor>(r.hidden.begin(), r.hidden.begin() + j)).sum(0);
+  auto h_u = u / static_cast<double>(j);
+  auto h_xu = (r.prompt_sum + u) / static_cast<double>(r.prompt_len + j);
+  const model::HeadScores s = model::score_safety_head(head_, h_u, h_xu);
+  r.verdict.checked = true;
+  r.verdict.p_u = s.p_u;
+  r.verdict.p_xu = s.p_xu;
+  r.verdict.score = score(s);
+  r.verdict.u_tokens = j;
+  if (!opts_.observe_only && r.verdict.score >= opts_.threshold) {
+    r.verdict.fired = true;
+    engine.force(id, at_end ? key_ids_sep_ : key_ids_);
+    r.done = true;
+  } else if (at_end) {
+    r.pending_end = e;
+  } else {
+    r.done = true;
+  }
+}
+
+void KeySentenceGuard::on_finish(uint64_t id, Completion& c) {
+  auto it = rows_.find(id);
+  if (it == rows_.end()) return;
+  c.guard = it->second.verdict;
+  rows_.erase(it);
+}
+
+}  // namespace safekey::infer
