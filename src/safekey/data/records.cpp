@@ -256,6 +256,15 @@ void parse_record(const ordered_json& obj, const Problem& where, const LoadOptio
   }
   parse_label(obj, options, out, add);
   parse_meta(obj, out, add);
+  if (auto it = obj.find("prefill"); it != obj.end() && !it->is_null()) {
+    if (!it->is_string()) {
+      add("prefill", cat("must be a string, got ", it->type_name()));
+    } else {
+      out.prefill = it->get<std::string>();
+      if (response_ok && out.response.compare(kThinkOpen.size(), out.prefill.size(), out.prefill) != 0)
+        add("prefill", "the response's thinking does not start with it (the prefill is the start of the reply)");
+    }
+  }
   parse_spans(obj, options, response_ok, out, add);
   if (problems.size() != before) out.has_spans = false;
 }

@@ -30,6 +30,9 @@ struct Record {
   std::vector<std::string> category;  // a string in the file becomes a one-element list
   int unsafe = 1;                     // 1 harmful request, 0 benign
   std::string id;                     // string or integer id in the file, "" when absent
+  // A prefilling attack's start of the reply: the response's thinking starts with it, and it belongs
+  // to the prompt (no loss on it; U starts after it). "" = none.
+  std::string prefill;
   // Spans. Code points (Python str indices) and the matching byte offsets into `response`.
   bool has_spans = false;
   int64_t summary_end_idx = -1, next_sentence_end_idx = -1;

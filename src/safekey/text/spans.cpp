@@ -52,7 +52,9 @@ data::TokenizedExample build_example(const Tokenizer& tok, const ChatFormat& fmt
   query_opt.add_generation_prompt = true;
   query_opt.keep_thinking = opt.keep_thinking;
   std::string input = fmt.render({{"user", in.question}, {"assistant", response}}, with_answer);
-  std::string query = fmt.render({{"user", in.question}}, query_opt);
+  std::string query = fmt.render({{"user", in.question}}, query_opt) + in.prefill;
+  SK_CHECK(in.prefill.empty() || input.compare(0, query.size(), query) == 0, where, ": field 'prefill' does not "
+           "follow the generation prompt in the rendered conversation (the response's thinking must start with it)");
   SK_CHECK(input.compare(0, query.size(), query) == 0 && input.size() >= query.size(), where,
            ": the rendered query (template with the generation prompt) is not a prefix of the rendered "
            "conversation; this template cannot give a query/response split (",
@@ -150,6 +152,7 @@ data::TokenizedExample build_example(const Tokenizer& tok, const ChatFormat& fmt
   in.summary_end_idx = r.summary_end_idx;
   in.next_sentence_end_idx = r.next_sentence_end_idx;
   in.unsafe = r.unsafe;
+  in.prefill = r.prefill;
   in.origin = r.origin;
   in.record_index = r.index;
   return build_example(tok, fmt, in, opt, detail);

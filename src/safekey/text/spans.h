@@ -52,6 +52,9 @@ struct SpanInput {
   // ... or, when the code-point ones are -1, in UTF-8 bytes (must fall on character boundaries).
   int64_t summary_end_byte = -1, next_sentence_end_byte = -1;
   int unsafe = 1;
+  // A prefilling attack's text: the response's thinking starts with it, and it joins the query
+  // (query = generation prompt + prefill: no loss, part of X; U starts after it).
+  std::string prefill;
   std::string origin = "record";  // names the record in errors ("file.json:17")
   int64_t record_index = -1;
 };
