@@ -105,8 +105,6 @@ std::vector<Generated> generate_remotely(cli::Args& a, const eval::Benchmark& b)
 
 json generate_results(cli::Args& a, std::unique_ptr<LoadedModel>& model, const eval::Benchmark& b) {
   const bool remote = !a.str("generate-endpoint").empty();
-  SK_CHECK(!remote || a.str("guard").empty(), "eval: --guard runs inside the model that generates; with "
-           "--generate-endpoint give --guard to `safekey serve` instead");
   const std::vector<Generated> out = remote ? generate_remotely(a, b) : generate_locally(a, model_for(a, model), b);
   json data = json::array();
   for (size_t i = 0; i < b.items.size(); ++i) {
@@ -242,6 +240,8 @@ std::vector<std::pair<std::string, std::string>> compare_variants(const cli::Arg
 }
 
 int run_eval(cli::Args& a) {
+  SK_CHECK(a.str("generate-endpoint").empty() || a.str("guard").empty(), "eval: --guard runs inside the model that "
+           "generates; with --generate-endpoint give --guard to `safekey serve` instead");
   runtime::set_threads(static_cast<int>(a.i64("threads")));
   const std::string out = a.required("out");
   make_dirs(out);
