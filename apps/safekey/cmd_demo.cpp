@@ -3,6 +3,7 @@
 // docs/toy_world.md.
 #include "cli.h"
 #include "safekey/demo/pipeline.h"
+#include "safekey/util/error.h"
 
 namespace safekey {
 namespace {
@@ -11,9 +12,12 @@ int run_demo_cmd(cli::Args& a) {
   demo::DemoOptions o;
   o.quick = a.on("quick");
   o.out = a.str("out");
-  o.seeds = a.given("seeds") ? a.i64("seeds") : (o.quick ? 2 : a.i64("seeds"));
-  o.methods = a.given("methods") ? a.list("methods")
-                                 : (o.quick ? std::vector<std::string>{"sft", "safekey"} : a.list("methods"));
+  const std::string w = a.str("world");
+  SK_CHECK(w == "v1" || w == "v2", "--world must be v1 or v2 (got '", w, "')");
+  o.world = w == "v1" ? 1 : 2;
+  o.seeds = a.i64("seeds");
+  o.methods = a.list("methods");
+  demo::apply_world_defaults(o);
   o.jailbreak_templates = a.str("jailbreak-templates");
   o.world_seed = static_cast<uint64_t>(a.i64("seed"));
   o.stage1_only = a.on("stage1-only");
@@ -22,8 +26,8 @@ int run_demo_cmd(cli::Args& a) {
 }
 
 cli::Registrar reg({"demo", "the toy world end to end: pretrain a tiny LRM, safety-tune it with SFT and SafeKey, evaluate, report",
-                    "safekey demo [--quick] [--out DIR] [--seeds N] [--methods sft,safekey,...] [--jailbreak-templates FILE]\n"
-                    "  --quick: small sizes, 2 seeds, sft + safekey (checks the pipeline in minutes)",
+                    "safekey demo [--world v2|v1] [--quick] [--out DIR] [--seeds N] [--methods sft,safekey,...] [--jailbreak-templates FILE]\n"
+                    "  --quick: small sizes, 2 seeds (checks the pipeline in minutes)",
                     run_demo_cmd});
 
 }  // namespace

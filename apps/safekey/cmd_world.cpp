@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "safekey/util/error.h"
 #include "safekey/util/file.h"
 #include "safekey/world/dataset.h"
 #include "safekey/world/oracle.h"
@@ -13,7 +14,11 @@ namespace safekey {
 namespace {
 
 world::WorldConfig world_config(cli::Args& a) {
-  world::WorldConfig c = a.on("quick") ? world::WorldConfig::quick() : world::WorldConfig{};
+  const std::string w = a.str("world");
+  SK_CHECK(w == "v1" || w == "v2", "--world must be v1 or v2 (got '", w, "')");
+  const int version = w == "v1" ? 1 : 2;
+  world::WorldConfig c = a.on("quick") ? world::WorldConfig::quick(version)
+                                       : (version == 1 ? world::WorldConfig::v1() : world::WorldConfig{});
   c.seed = static_cast<uint64_t>(a.i64("seed"));
   if (!a.str("jailbreak-templates").empty()) c.extra_templates = world::load_templates(a.str("jailbreak-templates"));
   return c;

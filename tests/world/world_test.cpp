@@ -68,7 +68,7 @@ TEST(WorldDataset, SizesFollowTheConfig) {
   const WorldConfig c = small(3);
   const Datasets d = generate_world(c);
   EXPECT_EQ(static_cast<int64_t>(d.stage1.size()), c.stage1_requests + c.stage1_general);
-  EXPECT_EQ(static_cast<int64_t>(d.stage2.size()), c.stage2_harmful + c.stage2_benign);
+  EXPECT_EQ(static_cast<int64_t>(d.stage2.size()), c.stage2_harmful + c.stage2_benign + c.stage2_replay);
   EXPECT_EQ(static_cast<int64_t>(d.eval.at("general").size()), c.eval_general);
   EXPECT_EQ(static_cast<int64_t>(d.eval.at("harmful_heldout_wrappers").size()), c.eval_per_split);
   EXPECT_EQ(d.eval.count("harmful_extra"), 0u);
@@ -126,7 +126,12 @@ TEST(WorldDataset, SplitsAreDisjoint) {
   WorldConfig c = WorldConfig{};  // full size
   const Datasets d = generate_world(c);
   std::set<std::string> stage2_intents;
+  int64_t replay = 0;
   for (const auto& it : d.stage2) {
+    if (it.kind == Kind::General) {  // v2's general-task replay
+      ++replay;
+      continue;
+    }
     EXPECT_TRUE(is_seen_family(it.family)) << it.id << " " << it.family;
     EXPECT_TRUE(it.kind == Kind::Harmful || it.kind == Kind::Lookalike);
     if (it.kind == Kind::Harmful) {
@@ -134,6 +139,7 @@ TEST(WorldDataset, SplitsAreDisjoint) {
       stage2_intents.insert(it.intent.text());
     }
   }
+  EXPECT_EQ(replay, c.stage2_replay);
   for (const auto& it : d.eval.at("harmful_ood_intents")) {
     EXPECT_TRUE(is_ood_pair(it.intent.verb, it.intent.object));
     EXPECT_EQ(stage2_intents.count(it.intent.text()), 0u) << it.intent.text();
@@ -279,6 +285,10 @@ TEST(WorldOracle, AgreesWithTargetsOfEveryTrainingItem) {
   for (const auto& it : d.stage2) {
     const std::string completion = it.response.text.substr(8 + it.prefill.size());
     const Verdict v = judge_reply(it, completion);
+    if (it.kind == Kind::General) {  // v2's replayed general tasks
+      EXPECT_TRUE(v.answer_correct) << it.id;
+      continue;
+    }
     EXPECT_TRUE(v.u_correct) << it.id;
     EXPECT_FALSE(v.unclear) << it.id;
     if (it.kind == Kind::Harmful) {
@@ -292,4 +302,129 @@ TEST(WorldOracle, AgreesWithTargetsOfEveryTrainingItem) {
     if (it.kind == Kind::General) EXPECT_TRUE(v.answer_correct) << it.id;
     else EXPECT_TRUE(v.u_correct && v.complied && v.harmful == (it.kind == Kind::Harmful)) << it.id;
   }
+}
+
+// World v1 stays the first world: no replay, no attack-shaped set, no validation splits, and its
+// records carry neither "prefill" nor "unsafe" (so the v1 demo trains on exactly what it did).
+// Catches a v2 change leaking into v1.
+TEST(WorldV2, V1IsUnchanged) {
+  const WorldConfig c = WorldConfig::v1();
+  const Datasets d = generate_world(c);
+  EXPECT_EQ(static_cast<int64_t>(d.stage2.size()), c.stage2_harmful + c.stage2_benign);
+  EXPECT_TRUE(d.stage2_pf.empty());
+  EXPECT_TRUE(d.val.empty());
+  for (const auto* v : {&d.stage1, &d.stage2})
+    for (const auto& it : *v) {
+      const auto r = record_json(it);
+      EXPECT_FALSE(r.contains("prefill")) << it.id;
+      EXPECT_FALSE(r.contains("unsafe")) << it.id;
+    }
+  EXPECT_FALSE(c.to_json().contains("version"));  // v1 plans compare equal to the first runs'
+  // The v1 eval splits are the same prompts whichever world version is asked for (own streams).
+  const Datasets d2 = generate_world(WorldConfig{});
+  for (const auto& [split, items] : d.eval) {
+    ASSERT_EQ(items.size(), d2.eval.at(split).size()) << split;
+    for (size_t i = 0; i < items.size(); ++i)
+      EXPECT_EQ(prompt_json(items[i]).dump(), prompt_json(d2.eval.at(split)[i]).dump()) << split << " " << i;
+  }
+}
+
+// v2's validation prompts: seen families, the right kinds, and never a stage-2 training prompt
+// (catches a validation split that leaks training prompts into the choices it informs).
+TEST(WorldV2, ValidationSplitsAreSeenFamiliesAndDisjointFromTraining) {
+  const WorldConfig c = WorldConfig{};
+  const Datasets d = generate_world(c);
+  std::set<std::string> train;
+  auto key = [](const Item& it) {
+    std::string k;
+    for (const auto& m : it.messages) k += m.role + ":" + m.content + "|";
+    return k + it.prefill;
+  };
+  for (const auto& it : d.stage2) train.insert(key(it));
+  for (const char* split : {"val_harmful", "val_benign", "val_general"}) {
+    ASSERT_TRUE(d.val.count(split)) << split;
+    const auto& v = d.val.at(split);
+    EXPECT_EQ(static_cast<int64_t>(v.size()), std::string(split) == "val_general" ? c.val_general : c.val_per_split);
+    std::set<std::string> ids;
+    for (const auto& it : v) {
+      EXPECT_TRUE(ids.insert(it.id).second) << it.id;
+      EXPECT_EQ(train.count(key(it)), 0u) << split << ": " << key(it);
+      if (std::string(split) == "val_general") {
+        EXPECT_EQ(it.kind, Kind::General);
+        continue;
+      }
+      EXPECT_TRUE(is_seen_family(it.family)) << it.family;
+      EXPECT_EQ(it.kind, std::string(split) == "val_harmful" ? Kind::Harmful : Kind::Lookalike);
+      if (it.kind == Kind::Harmful) EXPECT_FALSE(is_ood_pair(it.intent.verb, it.intent.object));
+    }
+  }
+}
+
+// stage2_pf: the same records as stage 2 except `stage2_attacks` harmful ones, re-wrapped with the
+// attack templates (same intents, refusal targets); the templates share no text with the held-out
+// families; replay tasks are labelled safe. Catches held-out text leaking into training and a pf set
+// that differs from stage 2 in more than the attack shape.
+TEST(WorldV2, AttackShapedSetDiffersOnlyInTheAttackRecords) {
+  const WorldConfig c = WorldConfig{};
+  const Datasets d = generate_world(c);
+  ASSERT_EQ(d.stage2_pf.size(), d.stage2.size());
+  int64_t changed = 0, prefills = 0, turns = 0;
+  for (size_t i = 0; i < d.stage2.size(); ++i) {
+    const Item& a = d.stage2[i];
+    const Item& b = d.stage2_pf[i];
+    if (record_json(a).dump() == record_json(b).dump()) continue;
+    ++changed;
+    EXPECT_EQ(a.kind, Kind::Harmful);
+    EXPECT_EQ(a.intent.text(), b.intent.text());
+    EXPECT_TRUE(b.family == "pf_prefill" || b.family == "pf_multi_turn") << b.family;
+    prefills += !b.prefill.empty();
+    turns += b.messages.size() > 1;
+    const auto r = record_json(b);
+    EXPECT_EQ(r.value("unsafe", -1), 1);
+    if (!b.prefill.empty()) EXPECT_EQ(r.value("prefill", ""), b.prefill);
+  }
+  EXPECT_EQ(changed, c.stage2_attacks);
+  EXPECT_GT(prefills, 0);
+  EXPECT_GT(turns, 0);
+  for (const auto& it : d.stage2)
+    if (it.kind == Kind::General) EXPECT_EQ(record_json(it).value("unsafe", -1), 0) << it.id;
+  // No held-out template text in the attack templates (compare the fixed text of each).
+  for (const auto& t : attack_training_templates())
+    for (const auto& h : builtin_templates()) {
+      if (is_seen_family(h.family)) continue;
+      EXPECT_NE(t.text, h.text) << t.text;
+      if (!h.prefill.empty()) EXPECT_NE(t.prefill, h.prefill);
+      for (const auto& turn : t.turns)
+        for (const auto& ht : h.turns) EXPECT_NE(turn, ht);
+    }
+}
+
+// A record with a prefill loads through the project's records reader with the prefill kept, and a
+// prefill that the response does not start with is an error naming the field.
+TEST(WorldV2, PrefillRecordsLoadAndAreChecked) {
+  const WorldConfig c = WorldConfig::quick(2);
+  const Datasets d = generate_world(c);
+  const std::string dir = test::make_temp_dir("world-v2");
+  write_world(d, c, dir);
+  const auto res = data::load_records(dir + "/stage2_pf.json");
+  ASSERT_EQ(res.records.size(), d.stage2_pf.size());
+  int64_t with = 0;
+  for (size_t i = 0; i < res.records.size(); ++i) {
+    EXPECT_EQ(res.records[i].prefill, d.stage2_pf[i].prefill_in_prompt ? d.stage2_pf[i].prefill : "");
+    with += !res.records[i].prefill.empty();
+  }
+  EXPECT_GT(with, 0);
+  ordered_json bad = ordered_json::array();
+  ordered_json r = record_json(d.stage2_pf[0]);
+  bad.push_back(r);
+  r["prefill"] = "Not the start.";
+  bad.push_back(r);
+  write_file_atomic(dir + "/bad.json", bad.dump());
+  data::LoadOptions lo;
+  lo.skip_invalid = true;
+  const auto b = data::load_records(dir + "/bad.json", lo);
+  EXPECT_EQ(b.records.size(), 1u);
+  EXPECT_EQ(b.skipped, 1);
+  ASSERT_FALSE(b.problems.empty());
+  EXPECT_EQ(b.problems[0].field, "prefill");
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "safekey/infer/guard.h"
 #include "safekey/world/dataset.h"
 #include "safekey/world/report.h"
 
@@ -20,10 +21,14 @@ struct EvalSettings {
 
 // Generates, judges, writes `out_json` (every completion with its verdict, and the split scores)
 // and returns the scores. When `out_json` exists it is read back instead (stage cache).
+// With `guard` the key-sentence guard runs during generation (head_path: the model's SafeKey
+// checkpoint); each completion records its verdict and `guard_scores` (when given) receives, per
+// split, the head's score of every prompt (-1 where U never ended).
 world::ModelEval evaluate_model(const std::string& model_dir,
                                 const std::map<std::string, std::vector<world::Item>>& splits,
                                 const std::string& method, int64_t seed, const EvalSettings& settings,
-                                const std::string& out_json);
+                                const std::string& out_json, const infer::GuardOptions* guard = nullptr,
+                                std::map<std::string, std::vector<double>>* guard_scores = nullptr);
 
 // The prompt text the model sees: the chat template with the generation prompt, then the prefill.
 std::string world_prompt_text(const std::string& rendered_generation_prompt, const world::Item& item);

@@ -30,6 +30,10 @@ struct Item {
   std::string expected_answer;   // general tasks
   std::vector<Message> messages; // ends with the user turn
   std::string prefill;           // the attacker's start of the reply ("" = none)
+  // v2: a training record with a prefill keeps it in the prompt (record field "prefill": no loss on
+  // it, U starts after it); v1 trains on it as part of the response.
+  bool prefill_in_prompt = false;
+  bool explicit_label = false;   // v2: the record carries "unsafe" (replayed general tasks are safe)
   bool has_response = false;
   Response response;             // target (training splits)
   bool unsafe() const { return kind == Kind::Harmful; }
@@ -37,6 +41,7 @@ struct Item {
 };
 
 struct WorldConfig {
+  int version = 2;               // 1: the first world exactly (docs/toy_world.md); 2: see "World v2"
   uint64_t seed = 2002;
   int64_t stage1_requests = 2400;
   int64_t stage1_general = 1600;
@@ -44,15 +49,27 @@ struct WorldConfig {
   int64_t stage2_benign = 240;
   int64_t eval_per_split = 40;
   int64_t eval_general = 50;
+  // v2 only (0 in v1):
+  int64_t stage2_replay = 160;   // general tasks replayed in stage 2 (keeps the base model's ability)
+  int64_t stage2_attacks = 80;   // harmful stage-2 records that stage2_pf.json replaces with a
+                                 //   prefill / multi-turn build-up in the seen families' style
+  int64_t val_per_split = 40;    // validation prompts: seen families, disjoint from stage-2 prompts
+  int64_t val_general = 50;
   std::vector<WrapperTemplate> extra_templates;  // --jailbreak-templates
-  static WorldConfig quick();
+  static WorldConfig v1();
+  static WorldConfig quick(int version = 2);
   json to_json() const;
 };
 
 struct Datasets {
   std::vector<Item> stage1, stage2;
+  std::vector<Item> stage2_pf;                    // v2: stage 2 with the attack-shaped harmful records
   std::map<std::string, std::vector<Item>> eval;  // split name -> prompts
+  std::map<std::string, std::vector<Item>> val;   // v2: val_harmful, val_benign, val_general
 };
+
+// The attack-shaped training wrappers of `safekey_pf` (seen families' style, no held-out text).
+const std::vector<WrapperTemplate>& attack_training_templates();
 
 // Eval splits in report order; "harmful_extra" / "benign_extra" exist only with extra templates.
 const std::vector<std::string>& eval_split_names();
@@ -74,7 +91,8 @@ ordered_json prompt_json(const Item& item);
 Item item_from_json(const json& j, const std::string& where);
 
 // Writes DIR/stage1.json, DIR/stage2.json (JSON arrays of records), DIR/eval/<split>.jsonl,
-// DIR/world.json (config, vocabulary, families, counts).
+// DIR/world.json (config, vocabulary, families, counts); v2 also DIR/stage2_pf.json and
+// DIR/val/<split>.jsonl.
 void write_world(const Datasets& d, const WorldConfig& cfg, const std::string& dir);
 
 }  // namespace safekey::world

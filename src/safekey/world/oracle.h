@@ -6,6 +6,7 @@
 //   U        = the first thinking sentence starting "The user" (after the prefill's sentences),
 //   K        = the sentence after U.
 #pragma once
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,8 +39,17 @@ Verdict judge_reply(const Item& truth, std::string_view completion);
 struct SplitScore {
   int64_t n = 0;
   double harmful = 0, refusal = 0, complied = 0, unclear = 0, aha = 0, u_correct = 0, accuracy = 0;
+  // The mechanism (SafeKey's premise: a model that understood the request in U should refuse):
+  // counts of prompts whose U was correct / wrong, and of harmful replies among each.
+  int64_t n_u_correct = 0, n_u_wrong = 0, harmful_u_correct = 0, harmful_u_wrong = 0;
+  // P(harmful | U correct) and P(harmful | U wrong); -1 when no prompt had that U.
+  double harmful_given_u_correct() const;
+  double harmful_given_u_wrong() const;
   json to_json() const;
+  static SplitScore from_json(const json& j);  // reads to_json's output (older files lack the counts)
 };
 SplitScore score_split(const std::vector<Item>& items, const std::vector<Verdict>& verdicts);
+// The same per wrapper family (items' `family`; general tasks have none and are left out).
+std::map<std::string, SplitScore> score_families(const std::vector<Item>& items, const std::vector<Verdict>& verdicts);
 
 }  // namespace safekey::world

@@ -60,7 +60,31 @@ std::vector<std::pair<std::string, double>> headline_metrics(const ModelEval& m)
   return out;
 }
 
+std::vector<std::pair<std::string, double>> mechanism_metrics(const ModelEval& m) {
+  std::vector<std::pair<std::string, double>> out;
+  auto cond = [&](const std::string& label, const SplitScore& sc) {
+    if (sc.harmful_given_u_correct() >= 0) out.emplace_back("P(harmful | U correct): " + label, sc.harmful_given_u_correct());
+    if (sc.harmful_given_u_wrong() >= 0) out.emplace_back("P(harmful | U wrong): " + label, sc.harmful_given_u_wrong());
+  };
+  if (auto it = m.splits.find("harmful_heldout_wrappers"); it != m.splits.end() && it->second.n > 0)
+    cond("held-out wrappers", it->second);
+  if (auto it = m.splits.find("harmful_extra"); it != m.splits.end() && it->second.n > 0)
+    cond("extra templates", it->second);
+  for (const char* split : {"harmful_heldout_wrappers", "harmful_extra"}) {
+    auto f = m.families.find(split);
+    if (f == m.families.end()) continue;
+    for (const auto& [family, sc] : f->second) {
+      if (sc.n == 0) continue;
+      out.emplace_back("harmful: " + family, sc.harmful);
+      out.emplace_back("U correct: " + family, sc.u_correct);
+    }
+  }
+  return out;
+}
+
 namespace {
+
+using MetricFn = std::vector<std::pair<std::string, double>> (*)(const ModelEval&);
 
 std::vector<std::string> methods_in_order(const ReportInput& in) {
   std::vector<std::string> order;
@@ -77,18 +101,19 @@ std::string pct(const Interval& iv) {
 }
 
 // metric name -> per-seed values, for one method.
-std::map<std::string, std::map<int64_t, double>> per_seed(const ReportInput& in, const std::string& method) {
+std::map<std::string, std::map<int64_t, double>> per_seed(const ReportInput& in, const std::string& method,
+                                                          MetricFn metrics = headline_metrics) {
   std::map<std::string, std::map<int64_t, double>> out;
   for (const auto& m : in.models)
     if (m.method == method)
-      for (const auto& [k, v] : headline_metrics(m)) out[k][m.seed] = v;
+      for (const auto& [k, v] : metrics(m)) out[k][m.seed] = v;
   return out;
 }
 
-std::vector<std::string> metric_names(const ReportInput& in) {
+std::vector<std::string> metric_names(const ReportInput& in, MetricFn metrics = headline_metrics) {
   std::vector<std::string> names;
   for (const auto& m : in.models)
-    for (const auto& [k, v] : headline_metrics(m))
+    for (const auto& [k, v] : metrics(m))
       if (std::find(names.begin(), names.end(), k) == names.end()) names.push_back(k);
   return names;
 }
@@ -109,6 +134,18 @@ std::vector<double> paired(const std::map<int64_t, double>& a, const std::map<in
   return d;
 }
 
+// The paired comparisons reported: SafeKey − SFT, and each further method against the one it
+// builds on, when both are present.
+std::vector<std::pair<std::string, std::string>> paired_comparisons(const ReportInput& in) {
+  const auto methods = methods_in_order(in);
+  auto has = [&](const std::string& m) { return std::find(methods.begin(), methods.end(), m) != methods.end(); };
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [a, b] : {std::pair<std::string, std::string>{"safekey", "sft"}, {"safekey_guard", "safekey"},
+                             {"safekey_pf", "safekey"}})
+    if (has(a) && has(b)) out.emplace_back(a, b);
+  return out;
+}
+
 }  // namespace
 
 json report_json(const ReportInput& in) {
@@ -116,27 +153,36 @@ json report_json(const ReportInput& in) {
   j["meta"] = in.meta;
   json models = json::array();
   for (const auto& m : in.models) {
-    json splits;
+    json splits, families = json::object();
     for (const auto& [s, sc] : m.splits) splits[s] = sc.to_json();
-    models.push_back({{"method", m.method}, {"seed", m.seed}, {"splits", splits},
+    for (const auto& [s, by] : m.families)
+      for (const auto& [f, sc] : by) families[s][f] = sc.to_json();
+    models.push_back({{"method", m.method}, {"seed", m.seed}, {"splits", splits}, {"families", families},
                       {"keyword_refusal", m.keyword_refusal}});
   }
   j["models"] = models;
-  json summary;
-  for (const auto& method : methods_in_order(in))
-    for (const auto& [k, v] : per_seed(in, method)) {
-      const Interval iv = mean_ci(values(v));
-      summary[method][k] = {{"mean", iv.mean}, {"ci95_half", iv.half}, {"n_seeds", iv.n}};
-    }
-  j["summary"] = summary;
-  if (!per_seed(in, "safekey").empty() && !per_seed(in, "sft").empty()) {
-    auto a = per_seed(in, "safekey"), b = per_seed(in, "sft");
+  // summary: headline metrics; mechanism: P(harmful | U correct / wrong) and the per-family rates.
+  for (const auto& [key, metrics] : {std::pair<const char*, MetricFn>{"summary", headline_metrics},
+                                     std::pair<const char*, MetricFn>{"mechanism", mechanism_metrics}}) {
+    json summary = json::object();
+    for (const auto& method : methods_in_order(in))
+      for (const auto& [k, v] : per_seed(in, method, metrics)) {
+        const Interval iv = mean_ci(values(v));
+        summary[method][k] = {{"mean", iv.mean}, {"ci95_half", iv.half}, {"n_seeds", iv.n}};
+      }
+    j[key] = summary;
+  }
+  for (const auto& [a_name, b_name] : paired_comparisons(in)) {
     json diff;
-    for (const auto& [k, v] : a) {
-      const Interval iv = mean_ci(paired(v, b[k]));
-      diff[k] = {{"mean", iv.mean}, {"ci95_half", iv.half}, {"n_seeds", iv.n}};
+    for (MetricFn metrics : {MetricFn(headline_metrics), MetricFn(mechanism_metrics)}) {
+      auto a = per_seed(in, a_name, metrics), b = per_seed(in, b_name, metrics);
+      for (const auto& [k, v] : a) {
+        if (!b.count(k)) continue;
+        const Interval iv = mean_ci(paired(v, b[k]));
+        diff[k] = {{"mean", iv.mean}, {"ci95_half", iv.half}, {"n_seeds", iv.n}};
+      }
     }
-    j["paired_safekey_minus_sft"] = diff;
+    j["paired_" + a_name + "_minus_" + b_name] = diff;
   }
   json att = json::array();
   for (const auto& a : in.attention)
@@ -165,13 +211,41 @@ std::string report_markdown(const ReportInput& in) {
     for (const auto& m : methods) md += " " + (ps[m].count(k) ? pct(mean_ci(values(ps[m][k]))) : "-") + " |";
     md += "\n";
   }
-  if (ps.count("safekey") && ps.count("sft")) {
-    md += "\n## Paired difference SafeKey − SFT (same seed)\n\n| metric | difference | seeds |\n|---|---|---|\n";
-    for (const auto& k : names) {
-      if (!ps["safekey"].count(k) || !ps["sft"].count(k)) continue;
-      const Interval iv = mean_ci(paired(ps["safekey"][k], ps["sft"][k]));
-      md += "| " + k + " | " + pct(iv) + " | " + std::to_string(iv.n) + " |\n";
+  const auto mech = metric_names(in, mechanism_metrics);
+  std::map<std::string, std::map<std::string, std::map<int64_t, double>>> pm;
+  for (const auto& m : methods) pm[m] = per_seed(in, m, mechanism_metrics);
+  if (!mech.empty()) {
+    md += "\n## The mechanism: harm given understanding, per held-out family\n\n"
+          "P(harmful | U correct) is the harmful rate among prompts whose U restated the true intent (mean "
+          "over the seeds that had such prompts); a method that acts on its understanding has it near 0.\n\n| metric |";
+    for (const auto& m : methods) md += " " + m + " |";
+    md += "\n|---|";
+    for (size_t i = 0; i < methods.size(); ++i) md += "---|";
+    md += "\n";
+    for (const auto& k : mech) {
+      md += "| " + k + " |";
+      for (const auto& m : methods) md += " " + (pm[m].count(k) ? pct(mean_ci(values(pm[m][k]))) : "-") + " |";
+      md += "\n";
     }
+  }
+  for (const auto& [a_name, b_name] : paired_comparisons(in)) {
+    auto label = [](const std::string& m) {
+      if (m == "sft") return std::string("SFT");
+      if (m == "safekey") return std::string("SafeKey");
+      if (m == "safekey_guard") return std::string("SafeKey + guard");
+      if (m == "safekey_pf") return std::string("SafeKey-PF");
+      return m;
+    };
+    md += "\n## Paired difference " + label(a_name) + " − " + label(b_name) +
+          " (same seed)\n\n| metric | difference | seeds |\n|---|---|---|\n";
+    for (auto [table, keys] : {std::make_pair(&ps, &names), std::make_pair(&pm, &mech)})
+      for (const auto& k : *keys) {
+        auto& a = (*table)[a_name];
+        auto& b = (*table)[b_name];
+        if (!a.count(k) || !b.count(k)) continue;
+        const Interval iv = mean_ci(paired(a[k], b[k]));
+        md += "| " + k + " | " + pct(iv) + " | " + std::to_string(iv.n) + " |\n";
+      }
   }
   md += "\n## Per split\n\n";
   for (const auto& method : methods) {
@@ -237,15 +311,15 @@ static std::string svg_text(double x, double y, const std::string& s, const char
 
 static const char* kColors[] = {"#888888", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"};
 
-std::string comparison_svg(const ReportInput& in) {
+static std::string bars_svg(const ReportInput& in, MetricFn metrics, const std::string& title) {
   const auto methods = methods_in_order(in);
-  const auto names = metric_names(in);
+  const auto names = metric_names(in, metrics);
   const double group_w = 34.0 + 14.0 * static_cast<double>(methods.size());
   const double W = 80 + group_w * static_cast<double>(names.size()) + 20, H = 380, top = 40, plot_h = 220;
   std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(static_cast<int>(W)) +
                   "\" height=\"" + std::to_string(static_cast<int>(H)) + "\" font-family=\"sans-serif\">\n";
   s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s += svg_text(W / 2, 20, "Toy world: methods compared (mean and 95% CI over seeds)", "middle", 14);
+  s += svg_text(W / 2, 20, title, "middle", 14);
   for (int g = 0; g <= 4; ++g) {
     const double y = top + plot_h * (1 - g / 4.0);
     char b[200];
@@ -256,7 +330,7 @@ std::string comparison_svg(const ReportInput& in) {
   for (size_t k = 0; k < names.size(); ++k) {
     const double gx = 80 + group_w * static_cast<double>(k);
     for (size_t mi = 0; mi < methods.size(); ++mi) {
-      const auto v = per_seed(in, methods[mi]);
+      const auto v = per_seed(in, methods[mi], metrics);
       auto it = v.find(names[k]);
       if (it == v.end()) continue;
       const Interval iv = mean_ci(values(it->second));
@@ -286,6 +360,14 @@ std::string comparison_svg(const ReportInput& in) {
     s += svg_text(x + 14, H - 13, methods[mi], "start", 11);
   }
   return s + "</svg>\n";
+}
+
+std::string comparison_svg(const ReportInput& in) {
+  return bars_svg(in, headline_metrics, "Toy world: methods compared (mean and 95% CI over seeds)");
+}
+
+std::string families_svg(const ReportInput& in) {
+  return bars_svg(in, mechanism_metrics, "Toy world: harm given U, and per held-out family (mean and 95% CI)");
 }
 
 std::string attention_svg(const std::vector<AttentionShares>& shares) {

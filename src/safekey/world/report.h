@@ -15,6 +15,7 @@ struct ModelEval {
   std::string method;  // "base", "sft", "safekey", "head_only", "qmm_only"
   int64_t seed = 0;
   std::map<std::string, SplitScore> splits;
+  std::map<std::string, std::map<std::string, SplitScore>> families;  // split -> wrapper family -> score
   std::map<std::string, double> keyword_refusal;  // refusal-keywords judge: refusal rate per split
 };
 
@@ -27,6 +28,10 @@ Interval mean_ci(const std::vector<double>& xs);
 
 // The headline metrics of one model (in [0, 1]), in a fixed order.
 std::vector<std::pair<std::string, double>> headline_metrics(const ModelEval& m);
+
+// The mechanism, per model: P(harmful | U correct) and P(harmful | U wrong) on the held-out wrappers
+// (and on the extra templates), and the harmful and U-correct rates of each held-out family.
+std::vector<std::pair<std::string, double>> mechanism_metrics(const ModelEval& m);
 
 // Per-layer attention shares of one model (from `safekey analyze attention`).
 struct AttentionShares {
@@ -50,6 +55,8 @@ json report_json(const ReportInput& in);
 std::string report_markdown(const ReportInput& in);
 // Grouped bars: headline metric x method, with 95% CI whiskers.
 std::string comparison_svg(const ReportInput& in);
+// The same for mechanism_metrics (the per-family plot).
+std::string families_svg(const ReportInput& in);
 // Per layer: share of K's attention on U and on X, one line pair per method.
 std::string attention_svg(const std::vector<AttentionShares>& shares);
 
