@@ -25,24 +25,6 @@
 
 namespace safekey::train {
 
-json TrainConfig::to_json() const {
-  const char* pass = qmm_pass == QmmPass::Truncated ? "truncated" : qmm_pass == QmmPass::FullMasked ? "full" : "no_mask";
-  return json{{"model_dir", model_dir}, {"data_path", examples.empty() ? data_path : "<in-process examples>"},
-              {"num_examples_in_process", examples.size()},
-              {"epochs", epochs}, {"batch_size", batch_size}, {"grad_accum", grad_accum},
-              {"lr", lr}, {"weight_decay", weight_decay}, {"beta1", beta1}, {"beta2", beta2}, {"eps", eps},
-              {"warmup_ratio", warmup_ratio}, {"scheduler", scheduler}, {"max_grad_norm", max_grad_norm},
-              {"max_seq_len", max_seq_len}, {"qmm", qmm}, {"head", head}, {"key_weight", key_weight},
-              {"head_weight", head_weight}, {"head_theta", head_theta}, {"last_k_epoch", last_k_epoch},
-              {"head_detach", head_detach}, {"qmm_no_mask", qmm_no_mask}, {"qmm_pass", pass},
-              {"gradient_checkpointing", gradient_checkpointing}, {"reference_compat", reference_compat},
-              {"dtype", dtype}, {"device", device}, {"seed", seed}, {"shuffle", shuffle},
-              {"zero_stage", zero_stage},
-              {"lora_r", lora_r}, {"lora_alpha", lora_alpha}, {"lora_dropout", lora_dropout},
-              {"lora_target_modules", lora_target_modules}, {"use_rslora", use_rslora},
-              {"skip_invalid", skip_invalid}, {"benign_sources", benign_sources}};
-}
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -69,7 +51,9 @@ std::string config_diff(const json& saved, const json& now) {
   return out;
 }
 
-void check_config(const TrainConfig& c) {
+}  // namespace
+
+void validate_config(const TrainConfig& c) {
   SK_CHECK(!c.model_dir.empty(), "train: --model is required");
   SK_CHECK(!c.output_dir.empty(), "train: --output-dir is required");
   SK_CHECK(!c.examples.empty() || !c.data_path.empty(), "train: --data is required");
@@ -95,7 +79,11 @@ void check_config(const TrainConfig& c) {
   SK_CHECK(c.lora_r == 0 || !c.lora_target_modules.empty(), "train: --lora-target-modules is empty");
   SK_CHECK(c.save_dtype == "auto" || c.save_dtype == "float32" || c.save_dtype == "bfloat16",
            "train: --save-dtype must be auto, float32 or bfloat16, got '", c.save_dtype, "'");
+  if (c.head_detach) SK_CHECK(c.head, "--detach-safety-head needs --safety-head");
+  if (c.qmm_no_mask) SK_CHECK(c.qmm, "--key-sentence-prediction-mask-ablation needs --key-sentence-prediction");
 }
+
+namespace {
 
 // The device of this rank: a plain "cuda" binds cuda:LOCAL_RANK under a launcher (torchrun's rule).
 std::string rank_device(const std::string& device, const dist::Env& env) {
@@ -148,7 +136,7 @@ struct StepSums {
 }  // namespace
 
 TrainResult run_training(const TrainConfig& cfg) {
-  check_config(cfg);
+  validate_config(cfg);
   const dist::Env env = dist::read_env();
   const std::string device_name = rank_device(cfg.device, env);
   torch::Device device(device_name);

@@ -10,6 +10,8 @@
 //               dist_timeout_s, dist_bucket_mb, zero3_prefetch (docs/distributed.md); one process = a world of one
 //   runs        output_dir with run_config.json, metrics.jsonl, loss_curves.svg; checkpoints every
 //               save_steps and at epoch ends, save_total_limit; resume / resume_from (exact on CPU)
+// Every field that is an option of `safekey train` is a row of the option table (train/options.h),
+// which also gives its flag, config key, default and whether it defines the run (to_json).
 // docs/training.md describes the step, truncation, the checkpoint layout and resume guarantees.
 #pragma once
 #include <functional>
@@ -83,7 +85,8 @@ struct TrainConfig {
   std::function<void(const StepMetrics&)> on_step;      // called after every optimizer step
   json extra;  // saved beside the run (e.g. the CLI's resolved flags); not compared on resume
 
-  // The settings that define the run (compared on resume; excludes resume/logging/save knobs).
+  // The settings that define the run: the option table's rows marked so (train/options.cpp), plus
+  // num_examples_in_process. Saved as run_config.json and compared on resume.
   json to_json() const;
 };
 
@@ -97,6 +100,10 @@ struct TrainResult {
   int rank = 0, world_size = 1; // this process in the job
   std::vector<StepMetrics> history;  // every step of the run, including steps before a resume
 };
+
+// Fails with the option's flag and the rule when a setting is out of range (run_training calls it
+// first; the recipe tests call it on every file under recipes/).
+void validate_config(const TrainConfig& config);
 
 TrainResult run_training(const TrainConfig& config);
 
