@@ -187,6 +187,9 @@ std::vector<Row> build_rows() {
           "all)").aka("max_ckpts"),
     field(&C::resume, "resume", "resume", "continue from the newest checkpoint in --output-dir"),
     field(&C::resume_from, "resume_from", "resume-from-checkpoint", "continue from this checkpoint folder"),
+    field(&C::resume_allow_data_change, "resume_allow_data_change", "resume-allow-data-change", "resume even "
+          "when the training data, its epoch order, the tokenizer or the chat template changed since the "
+          "checkpoint (otherwise an error that says what changed)"),
   });
   section("Logging", {
     field(&C::logging_steps, "logging_steps", "logging-steps", "print a progress line every N optimizer steps"),

@@ -14,8 +14,10 @@
 #include "safekey/model/decoder.h"
 #include "safekey/tensor/memory_meter.h"
 #include "safekey/tensor/runtime.h"
+#include "safekey/text/chat_template.h"
 #include "safekey/train/batch.h"
 #include "safekey/train/checkpoint.h"
+#include "safekey/train/data_fingerprint.h"
 #include "safekey/train/dataset.h"
 #include "safekey/train/optim.h"
 #include "safekey/train/step.h"
@@ -84,6 +86,48 @@ void validate_config(const TrainConfig& c) {
 }
 
 namespace {
+
+// The fingerprint of the data this run trains on (data_fingerprint.h): examples after truncation,
+// every epoch's order, and for text records the tokenizer and chat template that tokenized them.
+DataFingerprint fingerprint_of(const TrainConfig& cfg, const Dataset& ds) {
+  DataFingerprint f;
+  const auto n = static_cast<int64_t>(ds.examples.size());
+  f.examples = n;
+  f.content = hash_examples(ds.examples);
+  Fnv64 order;
+  for (int64_t e = 0; e < cfg.epochs; ++e) order.ids(epoch_order(n, cfg.seed, e, cfg.shuffle));
+  f.epoch_order = order.hex();
+  if (ds.format == "records") {
+    Fnv64 tok, tmpl;
+    const std::string t = read_file(path_join(cfg.model_dir, "tokenizer.json"));
+    tok.bytes(t.data(), t.size());
+    const std::string source = text::ChatFormat::from_path(cfg.model_dir).source();
+    tmpl.bytes(source.data(), source.size());
+    f.tokenizer = tok.hex();
+    f.chat_template = tmpl.hex();
+  }
+  return f;
+}
+
+// --resume on data that changed since the checkpoint: an error that lists what changed, unless
+// allowed (then a warning). A checkpoint without a fingerprint (older versions) resumes with a warning.
+void check_resume_data(const TrainerState& saved, const DataFingerprint& now, const std::string& ck, bool allow,
+                       bool quiet) {
+  const DataFingerprint before = DataFingerprint::from_json(saved.data_fingerprint);
+  if (before.empty()) {
+    if (!quiet)
+      std::cerr << "warning: " << ck << " has no data fingerprint (written by an older safekey); resuming "
+                << "without checking that the training data is the same\n";
+    return;
+  }
+  const auto changes = fingerprint_changes(before, now);
+  if (changes.empty()) return;
+  std::string list;
+  for (const auto& c : changes) list += "\n  " + c;
+  SK_CHECK(allow, "train --resume: the training data changed since ", ck, " was written:", list,
+           "\n(pass --resume-allow-data-change to resume on the new data anyway)");
+  if (!quiet) std::cerr << "warning: resuming on changed training data (--resume-allow-data-change):" << list << "\n";
+}
 
 // The device of this rank: a plain "cuda" binds cuda:LOCAL_RANK under a launcher (torchrun's rule).
 std::string rank_device(const std::string& device, const dist::Env& env) {
@@ -209,6 +253,7 @@ TrainResult run_training(const TrainConfig& cfg) {
     k_cut += t.k_cut;
   }
   const int64_t N = static_cast<int64_t>(ds.examples.size());
+  const DataFingerprint fingerprint = fingerprint_of(cfg, ds);
   // drop_last, as the reference's DataLoader: micro-batches of batch_size rows over the whole data.
   const int64_t micro_per_epoch = N / cfg.batch_size;
   SK_CHECK(micro_per_epoch > 0, "train: ", N, " examples are fewer than one batch of ", cfg.batch_size);
@@ -246,6 +291,7 @@ TrainResult run_training(const TrainConfig& cfg) {
   st.total_steps = total_steps;
   st.warmup_steps = warmup_steps;
   st.config = run_config;
+  st.data_fingerprint = fingerprint.to_json();
   TrainResult res;
   res.output_dir = cfg.output_dir;
   res.examples = N;
@@ -261,12 +307,15 @@ TrainResult run_training(const TrainConfig& cfg) {
     TrainerState saved = read_trainer_state(ck);
     if (!saved.config.contains("world_size")) saved.config["world_size"] = 1;  // written by one process
     if (!saved.config.contains("zero_stage")) saved.config["zero_stage"] = 0;
-    std::string diff = config_diff(saved.config, run_config);
+    json now_config = run_config;
+    if (cfg.resume_allow_data_change) saved.config.erase("data_path"), now_config.erase("data_path");
+    std::string diff = config_diff(saved.config, now_config);
     SK_CHECK(diff.empty(), "train --resume: ", ck, " was written with a different config; these keys differ "
              "(saved -> now):", diff,
              saved.config["world_size"] != run_config["world_size"]
                  ? "\n  (resume with the world size the checkpoint was written with; see docs/distributed.md)"
                  : "");
+    check_resume_data(saved, fingerprint, ck, cfg.resume_allow_data_change, quiet);
     set_torch_rng_state(saved.torch_rng_state);  // rank 0's; each rank's own follows from its rng file
     load_checkpoint_weights(ck, model, head.get(), opt, lora_cfg != nullptr);
     st.global_step = saved.global_step;
