@@ -193,6 +193,8 @@ std::vector<Row> build_rows() {
   });
   section("Logging", {
     field(&C::logging_steps, "logging_steps", "logging-steps", "print a progress line every N optimizer steps"),
+    field(&C::plot_steps, "plot_steps", "plot-steps", "rewrite loss_curves.svg every N optimizer steps while "
+          "training (-1 = every logging_steps, 0 = only at the end)"),
   });
   Row config = flag_only("config", Type::String, "", "YAML or JSON config file of option keys (nested or "
                          "dotted: lora.r) or flag names; repeatable, later files win; flags and key=value "

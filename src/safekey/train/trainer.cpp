@@ -81,6 +81,7 @@ void validate_config(const TrainConfig& c) {
   SK_CHECK(c.lora_r == 0 || !c.lora_target_modules.empty(), "train: --lora-target-modules is empty");
   SK_CHECK(c.save_dtype == "auto" || c.save_dtype == "float32" || c.save_dtype == "bfloat16",
            "train: --save-dtype must be auto, float32 or bfloat16, got '", c.save_dtype, "'");
+  SK_CHECK(c.plot_steps >= -1, "train: --plot-steps must be -1 (with the progress lines), 0 (at the end) or > 0");
   if (c.head_detach) SK_CHECK(c.head, "--detach-safety-head needs --safety-head");
   if (c.qmm_no_mask) SK_CHECK(c.qmm, "--key-sentence-prediction-mask-ablation needs --key-sentence-prediction");
 }
@@ -375,6 +376,12 @@ TrainResult run_training(const TrainConfig& cfg) {
   const int64_t start_step = st.global_step;
   bool stop = false;
   int64_t saved_at = -1;
+  // loss_curves.svg, rewritten atomically while training (plot_steps) and at the end.
+  const int64_t plot_every = cfg.plot_steps < 0 ? std::max<int64_t>(1, cfg.logging_steps) : cfg.plot_steps;
+  auto write_plot = [&] {
+    write_file_atomic(path_join(cfg.output_dir, "loss_curves.svg"),
+                      loss_curves_svg(res.history, "SafeKey training: " + cfg.output_dir));
+  };
 
   auto checkpoint = [&](int64_t epoch, int64_t micro) {
     TrainerState s = st;
@@ -477,6 +484,7 @@ TrainResult run_training(const TrainConfig& cfg) {
       if (main_rank) {
         append_metrics_line(metrics_path, m);
         res.history.push_back(m);
+        if (plot_every > 0 && st.global_step % plot_every == 0) write_plot();
       }
       if (!quiet && (st.global_step % std::max<int64_t>(1, cfg.logging_steps) == 0 || st.global_step == total_steps))
         std::cerr << m.progress_line() << std::endl;
@@ -490,9 +498,7 @@ TrainResult run_training(const TrainConfig& cfg) {
   }
   res.steps = st.global_step;
   if (!res.last_checkpoint.empty()) (lora_cfg ? res.adapter_dir : res.model_dir) = path_join(res.last_checkpoint, lora_cfg ? "adapter" : "model");
-  if (main_rank)
-    write_file_atomic(path_join(cfg.output_dir, "loss_curves.svg"),
-                      loss_curves_svg(res.history, "SafeKey training: " + cfg.output_dir));
+  if (main_rank) write_plot();
   if (meter) {
     std::vector<double> peak(static_cast<size_t>(2 * W), 0.0);
     peak[static_cast<size_t>(R)] = static_cast<double>(meter->peak());

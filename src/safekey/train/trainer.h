@@ -8,9 +8,10 @@
 //   memory      gradient_checkpointing; dtype (bf16 + fp32 master weights on CUDA, fp32 on CPU)
 //   ranks       data parallel over the launcher's process group (dist/), zero_stage 0-3, dist_backend,
 //               dist_timeout_s, dist_bucket_mb, zero3_prefetch (docs/distributed.md); one process = a world of one
-//   runs        output_dir with run_config.json, metrics.jsonl, loss_curves.svg; checkpoints every
-//               save_steps and at epoch ends, save_total_limit; resume / resume_from (exact on CPU;
-//               refused when the data changed unless resume_allow_data_change)
+//   runs        output_dir with run_config.json, metrics.jsonl, loss_curves.svg (rewritten every
+//               plot_steps); checkpoints every save_steps and at epoch ends, save_total_limit;
+//               resume / resume_from (exact on CPU; refused when the data changed unless
+//               resume_allow_data_change)
 // Every field that is an option of `safekey train` is a row of the option table (train/options.h),
 // which also gives its flag, config key, default and whether it defines the run (to_json).
 // docs/training.md describes the step, truncation, the checkpoint layout and resume guarantees.
@@ -79,6 +80,7 @@ struct TrainConfig {
   std::string resume_from;       // from this checkpoint
   bool resume_allow_data_change = false;  // resume although the data fingerprint differs (data_fingerprint.h)
   int64_t logging_steps = 1;
+  int64_t plot_steps = -1;       // rewrite loss_curves.svg every N steps (-1 = every logging_steps, 0 = at the end)
 
   bool skip_invalid = false;
   std::vector<std::string> benign_sources = {"4o_rewrite"};
