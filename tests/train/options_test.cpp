@@ -18,15 +18,6 @@ namespace {
 
 std::string source_path(const std::string& rel) { return std::string(SAFEKEY_SOURCE_DIR) + "/" + rel; }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TrainConfig config_from_file(const std::string& path) {
   config::Values v(train_schema(), /*read_env=*/false);
   v.merge_file(path);
@@ -210,8 +201,10 @@ TEST(TrainOptions, YamlRecipeAndFlagsGiveTheSameRunConfig) {
   const json fa = read_json_file(dir + "/a/flags.json"), fb = read_json_file(dir + "/b/flags.json");
   EXPECT_EQ(fa["learning-rate"], "0.002");
   EXPECT_EQ(fa["lora-target-modules"], "q_proj,k_proj");
-  for (auto& [k, v] : fa.items())
-    if (k != "output-dir" && k != "config") EXPECT_EQ(v, fb[k]) << k;
+  for (auto& [k, v] : fa.items()) {
+    if (k == "output-dir" || k == "config") continue;
+    EXPECT_EQ(v, fb[k]) << k;
+  }
 }
 
 // Precedence: defaults < --config files (in order) < flags < key=value overrides.
