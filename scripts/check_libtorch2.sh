@@ -38,7 +38,7 @@ cp /etc/resolv.conf "$R/etc/resolv.conf"
 
 in_root() { chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
 PKGS="g++ cmake ninja-build pkg-config ccache libtorch-dev libopenblas0-openmp libgloo-dev nlohmann-json3-dev
-      libonig-dev libutf8proc-dev libcpp-httplib-dev libssl-dev libgtest-dev libbenchmark-dev nodejs
+      libonig-dev libutf8proc-dev libcpp-httplib-dev libyaml-cpp-dev libssl-dev libgtest-dev libbenchmark-dev nodejs
       python3-jinja2 python3-numpy zlib1g-dev"
 # shellcheck disable=SC2086
 if ! in_root dpkg-query -W $PKGS >/dev/null 2>&1; then

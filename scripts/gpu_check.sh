@@ -26,7 +26,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 G=$ROOT/build/gpu
 DEBS=(nlohmann-json3-dev libonig-dev libonig5 libutf8proc-dev libutf8proc2 libcpp-httplib-dev
       libcpp-httplib0.11 libssl-dev libssl3 libbrotli-dev libbrotli1 zlib1g-dev libgtest-dev
-      libgmock-dev)
+      libgmock-dev libyaml-cpp-dev libyaml-cpp0.7)
 
 prepare() {
   set -e

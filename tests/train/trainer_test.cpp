@@ -66,6 +66,49 @@ TEST(Trainer, TinySafeKeyRunLearnsAndWritesTheRunFolder) {
   EXPECT_NE(svg.find("k_loss"), std::string::npos);
 }
 
+// Points of the first curve (the total loss) of a loss_curves.svg; 0 when there is no file.
+size_t plotted_steps(const std::string& path) {
+  if (!path_exists(path)) return 0;
+  const std::string svg = read_file(path);
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("</svg>\n"), std::string::npos) << "a partly written plot";
+  const size_t a = svg.find("points=\"");
+  if (a == std::string::npos) return 0;
+  const std::string pts = svg.substr(a + 8, svg.find('"', a + 8) - a - 8);
+  size_t n = 0;
+  for (char ch : pts) n += ch == ',';
+  return n;
+}
+
+// The loss plot is rewritten while training, not only at the end: catches a plot written once after
+// the loop (every step would see no file) or one that lags behind the metrics.
+TEST(Trainer, LossCurvesAreRewrittenEveryPlotSteps) {
+  const std::string dir = test::make_temp_dir("trainer_plot");
+  TrainConfig c = tiny_run(dir);
+  c.max_steps = 5;
+  const std::string svg = c.output_dir + "/loss_curves.svg";
+  std::vector<size_t> seen;
+  c.on_step = [&](const StepMetrics&) { seen.push_back(plotted_steps(svg)); };
+  c.plot_steps = 1;
+  run_training(c);
+  EXPECT_EQ(seen, (std::vector<size_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(plotted_steps(svg), 5u);  // a run stopped after 5 steps leaves a plot of 5 steps
+
+  // Every 2 steps; and -1 (the default) follows --logging-steps.
+  for (int64_t plot : {2, -1}) {
+    TrainConfig d = tiny_run(dir + "/p" + std::to_string(plot));
+    d.max_steps = 5;
+    d.plot_steps = plot;
+    d.logging_steps = 2;
+    const std::string path = d.output_dir + "/loss_curves.svg";
+    seen.clear();
+    d.on_step = [&](const StepMetrics&) { seen.push_back(plotted_steps(path)); };
+    run_training(d);
+    EXPECT_EQ(seen, (std::vector<size_t>{0, 2, 2, 4, 4})) << "plot_steps " << plot;
+    EXPECT_EQ(plotted_steps(path), 5u) << "the end of the run writes the last steps";
+  }
+}
+
 TEST(Trainer, NonFiniteLossStopsWithStepAndRecords) {
   const std::string dir = test::make_temp_dir("trainer_nan");
   TrainConfig c = tiny_run(dir);

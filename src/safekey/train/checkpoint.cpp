@@ -20,7 +20,7 @@ json TrainerState::to_json() const {
               {"micro_in_epoch", micro_in_epoch}, {"total_steps", total_steps},
               {"warmup_steps", warmup_steps}, {"epoch_order", epoch_order},
               {"torch_rng_state", torch_rng_state}, {"elapsed_s", elapsed_s},
-              {"config", config}};
+              {"config", config}, {"data_fingerprint", data_fingerprint}};
 }
 
 TrainerState TrainerState::from_json(const json& j, const std::string& where) {
@@ -34,6 +34,7 @@ TrainerState TrainerState::from_json(const json& j, const std::string& where) {
   s.torch_rng_state = json_get<std::string>(j, "torch_rng_state", where);
   s.elapsed_s = json_get_or<double>(j, "elapsed_s", 0.0, where);
   s.config = j.at("config");
+  s.data_fingerprint = j.value("data_fingerprint", json());  // absent in checkpoints of older versions
   return s;
 }
 

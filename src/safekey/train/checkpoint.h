@@ -8,8 +8,8 @@
 //                                          at ZeRO stage 1/2 one optimizer-rank-R-of-W.safetensors per rank
 //   checkpoint-N/rng-rank-R.json           every rank's torch RNG states (CPU, and CUDA when used)
 //   checkpoint-N/trainer_state.json        step, epoch, position in the epoch, data order, RNG state,
-//                                          scheduler, the run config (written last: the mark of a
-//                                          complete checkpoint)
+//                                          scheduler, the run config, the data fingerprint (written
+//                                          last: the mark of a complete checkpoint)
 #pragma once
 #include <string>
 #include <vector>
@@ -32,6 +32,7 @@ struct TrainerState {
   std::string torch_rng_state;   // hex of the default CPU generator state
   double elapsed_s = 0;          // training time so far
   json config;                   // the run config (compared on resume)
+  json data_fingerprint;         // train/data_fingerprint.h (compared on resume); null in older checkpoints
   json to_json() const;
   static TrainerState from_json(const json& j, const std::string& where);
 };

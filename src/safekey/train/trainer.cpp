@@ -14,8 +14,10 @@
 #include "safekey/model/decoder.h"
 #include "safekey/tensor/memory_meter.h"
 #include "safekey/tensor/runtime.h"
+#include "safekey/text/chat_template.h"
 #include "safekey/train/batch.h"
 #include "safekey/train/checkpoint.h"
+#include "safekey/train/data_fingerprint.h"
 #include "safekey/train/dataset.h"
 #include "safekey/train/optim.h"
 #include "safekey/train/step.h"
@@ -24,24 +26,6 @@
 #include "safekey/util/file.h"
 
 namespace safekey::train {
-
-json TrainConfig::to_json() const {
-  const char* pass = qmm_pass == QmmPass::Truncated ? "truncated" : qmm_pass == QmmPass::FullMasked ? "full" : "no_mask";
-  return json{{"model_dir", model_dir}, {"data_path", examples.empty() ? data_path : "<in-process examples>"},
-              {"num_examples_in_process", examples.size()},
-              {"epochs", epochs}, {"batch_size", batch_size}, {"grad_accum", grad_accum},
-              {"lr", lr}, {"weight_decay", weight_decay}, {"beta1", beta1}, {"beta2", beta2}, {"eps", eps},
-              {"warmup_ratio", warmup_ratio}, {"scheduler", scheduler}, {"max_grad_norm", max_grad_norm},
-              {"max_seq_len", max_seq_len}, {"qmm", qmm}, {"head", head}, {"key_weight", key_weight},
-              {"head_weight", head_weight}, {"head_theta", head_theta}, {"last_k_epoch", last_k_epoch},
-              {"head_detach", head_detach}, {"qmm_no_mask", qmm_no_mask}, {"qmm_pass", pass},
-              {"gradient_checkpointing", gradient_checkpointing}, {"reference_compat", reference_compat},
-              {"dtype", dtype}, {"device", device}, {"seed", seed}, {"shuffle", shuffle},
-              {"zero_stage", zero_stage},
-              {"lora_r", lora_r}, {"lora_alpha", lora_alpha}, {"lora_dropout", lora_dropout},
-              {"lora_target_modules", lora_target_modules}, {"use_rslora", use_rslora},
-              {"skip_invalid", skip_invalid}, {"benign_sources", benign_sources}};
-}
 
 namespace {
 
@@ -69,7 +53,9 @@ std::string config_diff(const json& saved, const json& now) {
   return out;
 }
 
-void check_config(const TrainConfig& c) {
+}  // namespace
+
+void validate_config(const TrainConfig& c) {
   SK_CHECK(!c.model_dir.empty(), "train: --model is required");
   SK_CHECK(!c.output_dir.empty(), "train: --output-dir is required");
   SK_CHECK(!c.examples.empty() || !c.data_path.empty(), "train: --data is required");
@@ -95,6 +81,53 @@ void check_config(const TrainConfig& c) {
   SK_CHECK(c.lora_r == 0 || !c.lora_target_modules.empty(), "train: --lora-target-modules is empty");
   SK_CHECK(c.save_dtype == "auto" || c.save_dtype == "float32" || c.save_dtype == "bfloat16",
            "train: --save-dtype must be auto, float32 or bfloat16, got '", c.save_dtype, "'");
+  SK_CHECK(c.plot_steps >= -1, "train: --plot-steps must be -1 (with the progress lines), 0 (at the end) or > 0");
+  if (c.head_detach) SK_CHECK(c.head, "--detach-safety-head needs --safety-head");
+  if (c.qmm_no_mask) SK_CHECK(c.qmm, "--key-sentence-prediction-mask-ablation needs --key-sentence-prediction");
+}
+
+namespace {
+
+// The fingerprint of the data this run trains on (data_fingerprint.h): examples after truncation,
+// every epoch's order, and for text records the tokenizer and chat template that tokenized them.
+DataFingerprint fingerprint_of(const TrainConfig& cfg, const Dataset& ds) {
+  DataFingerprint f;
+  const auto n = static_cast<int64_t>(ds.examples.size());
+  f.examples = n;
+  f.content = hash_examples(ds.examples);
+  Fnv64 order;
+  for (int64_t e = 0; e < cfg.epochs; ++e) order.ids(epoch_order(n, cfg.seed, e, cfg.shuffle));
+  f.epoch_order = order.hex();
+  if (ds.format == "records") {
+    Fnv64 tok, tmpl;
+    const std::string t = read_file(path_join(cfg.model_dir, "tokenizer.json"));
+    tok.bytes(t.data(), t.size());
+    const std::string source = text::ChatFormat::from_path(cfg.model_dir).source();
+    tmpl.bytes(source.data(), source.size());
+    f.tokenizer = tok.hex();
+    f.chat_template = tmpl.hex();
+  }
+  return f;
+}
+
+// --resume on data that changed since the checkpoint: an error that lists what changed, unless
+// allowed (then a warning). A checkpoint without a fingerprint (older versions) resumes with a warning.
+void check_resume_data(const TrainerState& saved, const DataFingerprint& now, const std::string& ck, bool allow,
+                       bool quiet) {
+  const DataFingerprint before = DataFingerprint::from_json(saved.data_fingerprint);
+  if (before.empty()) {
+    if (!quiet)
+      std::cerr << "warning: " << ck << " has no data fingerprint (written by an older safekey); resuming "
+                << "without checking that the training data is the same\n";
+    return;
+  }
+  const auto changes = fingerprint_changes(before, now);
+  if (changes.empty()) return;
+  std::string list;
+  for (const auto& c : changes) list += "\n  " + c;
+  SK_CHECK(allow, "train --resume: the training data changed since ", ck, " was written:", list,
+           "\n(pass --resume-allow-data-change to resume on the new data anyway)");
+  if (!quiet) std::cerr << "warning: resuming on changed training data (--resume-allow-data-change):" << list << "\n";
 }
 
 // The device of this rank: a plain "cuda" binds cuda:LOCAL_RANK under a launcher (torchrun's rule).
@@ -148,7 +181,7 @@ struct StepSums {
 }  // namespace
 
 TrainResult run_training(const TrainConfig& cfg) {
-  check_config(cfg);
+  validate_config(cfg);
   const dist::Env env = dist::read_env();
   const std::string device_name = rank_device(cfg.device, env);
   torch::Device device(device_name);
@@ -221,6 +254,7 @@ TrainResult run_training(const TrainConfig& cfg) {
     k_cut += t.k_cut;
   }
   const int64_t N = static_cast<int64_t>(ds.examples.size());
+  const DataFingerprint fingerprint = fingerprint_of(cfg, ds);
   // drop_last, as the reference's DataLoader: micro-batches of batch_size rows over the whole data.
   const int64_t micro_per_epoch = N / cfg.batch_size;
   SK_CHECK(micro_per_epoch > 0, "train: ", N, " examples are fewer than one batch of ", cfg.batch_size);
@@ -258,6 +292,7 @@ TrainResult run_training(const TrainConfig& cfg) {
   st.total_steps = total_steps;
   st.warmup_steps = warmup_steps;
   st.config = run_config;
+  st.data_fingerprint = fingerprint.to_json();
   TrainResult res;
   res.output_dir = cfg.output_dir;
   res.examples = N;
@@ -273,12 +308,15 @@ TrainResult run_training(const TrainConfig& cfg) {
     TrainerState saved = read_trainer_state(ck);
     if (!saved.config.contains("world_size")) saved.config["world_size"] = 1;  // written by one process
     if (!saved.config.contains("zero_stage")) saved.config["zero_stage"] = 0;
-    std::string diff = config_diff(saved.config, run_config);
+    json now_config = run_config;
+    if (cfg.resume_allow_data_change) saved.config.erase("data_path"), now_config.erase("data_path");
+    std::string diff = config_diff(saved.config, now_config);
     SK_CHECK(diff.empty(), "train --resume: ", ck, " was written with a different config; these keys differ "
              "(saved -> now):", diff,
              saved.config["world_size"] != run_config["world_size"]
                  ? "\n  (resume with the world size the checkpoint was written with; see docs/distributed.md)"
                  : "");
+    check_resume_data(saved, fingerprint, ck, cfg.resume_allow_data_change, quiet);
     set_torch_rng_state(saved.torch_rng_state);  // rank 0's; each rank's own follows from its rng file
     load_checkpoint_weights(ck, model, head.get(), opt, lora_cfg != nullptr);
     st.global_step = saved.global_step;
@@ -338,6 +376,12 @@ TrainResult run_training(const TrainConfig& cfg) {
   const int64_t start_step = st.global_step;
   bool stop = false;
   int64_t saved_at = -1;
+  // loss_curves.svg, rewritten atomically while training (plot_steps) and at the end.
+  const int64_t plot_every = cfg.plot_steps < 0 ? std::max<int64_t>(1, cfg.logging_steps) : cfg.plot_steps;
+  auto write_plot = [&] {
+    write_file_atomic(path_join(cfg.output_dir, "loss_curves.svg"),
+                      loss_curves_svg(res.history, "SafeKey training: " + cfg.output_dir));
+  };
 
   auto checkpoint = [&](int64_t epoch, int64_t micro) {
     TrainerState s = st;
@@ -440,6 +484,7 @@ TrainResult run_training(const TrainConfig& cfg) {
       if (main_rank) {
         append_metrics_line(metrics_path, m);
         res.history.push_back(m);
+        if (plot_every > 0 && st.global_step % plot_every == 0) write_plot();
       }
       if (!quiet && (st.global_step % std::max<int64_t>(1, cfg.logging_steps) == 0 || st.global_step == total_steps))
         std::cerr << m.progress_line() << std::endl;
@@ -453,9 +498,7 @@ TrainResult run_training(const TrainConfig& cfg) {
   }
   res.steps = st.global_step;
   if (!res.last_checkpoint.empty()) (lora_cfg ? res.adapter_dir : res.model_dir) = path_join(res.last_checkpoint, lora_cfg ? "adapter" : "model");
-  if (main_rank)
-    write_file_atomic(path_join(cfg.output_dir, "loss_curves.svg"),
-                      loss_curves_svg(res.history, "SafeKey training: " + cfg.output_dir));
+  if (main_rank) write_plot();
   if (meter) {
     std::vector<double> peak(static_cast<size_t>(2 * W), 0.0);
     peak[static_cast<size_t>(R)] = static_cast<double>(meter->peak());

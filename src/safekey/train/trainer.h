@@ -8,8 +8,12 @@
 //   memory      gradient_checkpointing; dtype (bf16 + fp32 master weights on CUDA, fp32 on CPU)
 //   ranks       data parallel over the launcher's process group (dist/), zero_stage 0-3, dist_backend,
 //               dist_timeout_s, dist_bucket_mb, zero3_prefetch (docs/distributed.md); one process = a world of one
-//   runs        output_dir with run_config.json, metrics.jsonl, loss_curves.svg; checkpoints every
-//               save_steps and at epoch ends, save_total_limit; resume / resume_from (exact on CPU)
+//   runs        output_dir with run_config.json, metrics.jsonl, loss_curves.svg (rewritten every
+//               plot_steps); checkpoints every save_steps and at epoch ends, save_total_limit;
+//               resume / resume_from (exact on CPU; refused when the data changed unless
+//               resume_allow_data_change)
+// Every field that is an option of `safekey train` is a row of the option table (train/options.h),
+// which also gives its flag, config key, default and whether it defines the run (to_json).
 // docs/training.md describes the step, truncation, the checkpoint layout and resume guarantees.
 #pragma once
 #include <functional>
@@ -74,7 +78,9 @@ struct TrainConfig {
   int64_t save_total_limit = 0;  // 0 = keep all
   bool resume = false;           // from the newest checkpoint in output_dir
   std::string resume_from;       // from this checkpoint
+  bool resume_allow_data_change = false;  // resume although the data fingerprint differs (data_fingerprint.h)
   int64_t logging_steps = 1;
+  int64_t plot_steps = -1;       // rewrite loss_curves.svg every N steps (-1 = every logging_steps, 0 = at the end)
 
   bool skip_invalid = false;
   std::vector<std::string> benign_sources = {"4o_rewrite"};
@@ -83,7 +89,8 @@ struct TrainConfig {
   std::function<void(const StepMetrics&)> on_step;      // called after every optimizer step
   json extra;  // saved beside the run (e.g. the CLI's resolved flags); not compared on resume
 
-  // The settings that define the run (compared on resume; excludes resume/logging/save knobs).
+  // The settings that define the run: the option table's rows marked so (train/options.cpp), plus
+  // num_examples_in_process. Saved as run_config.json and compared on resume.
   json to_json() const;
 };
 
@@ -97,6 +104,10 @@ struct TrainResult {
   int rank = 0, world_size = 1; // this process in the job
   std::vector<StepMetrics> history;  // every step of the run, including steps before a resume
 };
+
+// Fails with the option's flag and the rule when a setting is out of range (run_training calls it
+// first; the recipe tests call it on every file under recipes/).
+void validate_config(const TrainConfig& config);
 
 TrainResult run_training(const TrainConfig& config);
 
