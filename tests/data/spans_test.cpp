@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 
 #include "safekey/data/response.h"
-#include "safekey/text/spans.h"
+#include "safekey/data/spans.h"
 #include "safekey/util/file.h"
 #include "support/support.h"
 
-namespace safekey::text {
+namespace safekey::data {
+
+using text::ChatFormat;
+using text::Tokenizer;
 namespace {
 
 std::string tokref(const std::string& rel) { return test::tokref_dir() + "/" + rel; }
@@ -264,4 +267,4 @@ TEST_F(Spans, MaxSeqLenTruncationKeepsSpans) {
 }
 
 }  // namespace
-}  // namespace safekey::text
+}  // namespace safekey::data
