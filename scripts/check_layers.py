@@ -20,7 +20,7 @@ import sys
 # Lowest first; rooms in one tuple are peers.
 LAYERS = [
     ("util",),
-    ("io", "net"),
+    ("io", "net", "config"),  # config: option schemas and config files (includes util only)
     ("text",),
     ("data",),
     ("tensor",),
