@@ -1,6 +1,6 @@
 // The key-sentence guard (infer/guard.h) on a tiny random Qwen2 with the real R1-Distill tokenizer
 // and chat template. A scripting observer forces the thinking's first sentence U, so U's tokens are
-// known; the reference is computed without the engine: the training span code (text/spans.h) finds
+// known; the reference is computed without the engine: the training span code (data/spans.h) finds
 // U in the rendered conversation, one full forward (no cache) gives the hidden states, and the head
 // module scores the pooled states. What a wrong guard does and these tests catch:
 //   - pools the wrong tokens (U off by one, the separator token in U, the prompt left out of X+U,
@@ -14,13 +14,13 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include "safekey/data/spans.h"
 #include "safekey/infer/engine.h"
 #include "safekey/infer/generator.h"
 #include "safekey/infer/prompt.h"
 #include "safekey/model/safety_head.h"
 #include "safekey/serve/server.h"
 #include "safekey/text/chat_template.h"
-#include "safekey/text/spans.h"
 #include "safekey/text/tokenizer.h"
 #include "tiny_model.h"
 
@@ -104,13 +104,13 @@ class GuardTest : public ::testing::Test {
     std::vector<int64_t> ids_to_u_end;
   };
   Ref reference(const std::string& question) {
-    text::SpanInput in;
+    data::SpanInput in;
     in.question = question;
     in.response = std::string("<think>\n") + kU + " " + kKey + "\n</think>\n\nNo.";
     const std::string norm = data::normalize_response(in.response);
     in.summary_end_byte = static_cast<int64_t>(norm.find(kU) + std::string(kU).size());
     in.next_sentence_end_byte = static_cast<int64_t>(norm.find(kKey) + std::string(kKey).size());
-    auto ex = text::build_example(*tok_, *chat_, in);
+    auto ex = data::build_example(*tok_, *chat_, in);
     Ref ref;
     ref.u_begin = ex.u_begin;
     ref.u_end = ex.u_end;

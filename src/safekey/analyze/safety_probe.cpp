@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "safekey/util/error.h"
-#include "safekey/world/rng.h"
+#include "safekey/util/rng.h"
 
 namespace safekey::analyze {
 
@@ -48,7 +48,7 @@ ProbeResult linear_probe(const torch::Tensor& features, const std::vector<int>& 
     std::vector<int64_t> idx;
     for (size_t i = 0; i < labels.size(); ++i)
       if (labels[i] == cls) idx.push_back(static_cast<int64_t>(i));
-    world::Rng rng(opt.seed + static_cast<uint64_t>(cls));
+    Rng rng(opt.seed + static_cast<uint64_t>(cls));
     rng.shuffle(idx);
     const auto n_test = static_cast<size_t>(std::round(opt.test_fraction * static_cast<double>(idx.size())));
     test_idx.insert(test_idx.end(), idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(n_test));

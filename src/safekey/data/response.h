@@ -1,7 +1,7 @@
 // Response normalisation (SPEC.md section 2) and UTF-8 code-point / byte offset helpers.
 //
 // THIS IS THE PROJECT'S ONLY IMPLEMENTATION of the reference's response rebuilding. The chat
-// template / span code (src/safekey/text/spans.*), the trainer and the annotator all call
+// template / span code (src/safekey/data/spans.*), the trainer and the annotator all call
 // normalize_response() and the offset helpers below; please do not keep a second copy elsewhere.
 //
 // The reference (train/sft.py, get_response) does:

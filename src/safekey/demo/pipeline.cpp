@@ -16,6 +16,7 @@
 #include "safekey/train/trainer.h"
 #include "safekey/util/error.h"
 #include "safekey/util/file.h"
+#include "safekey/util/rng.h"
 #include "safekey/world/dataset.h"
 #include "safekey/world/report.h"
 
@@ -179,7 +180,7 @@ std::string train_stage(train::TrainConfig cfg, const std::string& model_dir, co
 // Analysis records: the world's eval prompts under held-out wrappers with their target responses
 // (harmful -> refusal with a safety K, look-alike -> compliance). Teacher-forced, same for every model.
 void write_analysis_records(const world::Datasets& d, uint64_t seed, int world_version, const std::string& dir) {
-  world::Rng rng = world::Rng::derive(seed, "analysis");
+  Rng rng = Rng::derive(seed, "analysis");
   ordered_json harmful = ordered_json::array(), both = ordered_json::array();
   for (const char* split : {"harmful_heldout_wrappers", "benign_lookalike_heldout"})
     for (world::Item it : d.eval.at(split)) {

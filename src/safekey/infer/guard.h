@@ -8,7 +8,7 @@
 // sentence (the "aha" sentence, e.g. the K of the training refusals); generation continues from
 // there. Below the threshold nothing changes.
 //
-// Where U ends, as training finds it (text/spans.cpp, data/annotate.cpp): the first sentence
+// Where U ends, as training finds it (data/spans.cpp, data/annotate.cpp): the first sentence
 // boundary of the generated text by the reference split (a '.' or '?' — not "..." — followed by
 // whitespace), not after an initial or abbreviation (data::ends_in_abbreviation); U's tokens are
 // the generated tokens before the first token that reaches past the sentence's last character.

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "safekey/model/decoder.h"
+#include "safekey/model/kv_cache.h"
 
 namespace safekey::model {
 

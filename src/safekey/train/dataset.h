@@ -1,6 +1,6 @@
 // Training data for the trainer: tokenized SafeKey examples (data::TokenizedExample) from
 //   * reference records (JSON array / JSONL / chat JSONL, data/records.h) rendered with the model's
-//     chat template and tokenizer (text/spans.h), or
+//     chat template and tokenizer (data/spans.h), or
 //   * pre-tokenized JSONL, one example per line (docs/training.md):
 //       {"input_ids": [...], "query_len": q, "k_begin": kb, "k_end": ke, "unsafe": 0|1,
 //        "labels"?: [...], "u_begin"?: q, "u_end"?: kb, "id"?: ...}
@@ -40,7 +40,7 @@ struct TruncationResult {
 TruncationResult truncate_example(data::TokenizedExample& ex, int64_t max_len, bool reference_compat);
 
 // Loads reference / chat records (data/records.h), renders each with the model folder's chat template
-// and tokenizer and maps U and K to tokens (text/spans.h, which also truncates to max_seq_len:
+// and tokenizer and maps U and K to tokens (data/spans.h, which also truncates to max_seq_len:
 // first tokens kept; with reference_compat the reference's left truncation). Errors: a model folder
 // without tokenizer.json or chat template, invalid records (all listed; skip_invalid skips them and
 // lists them in skipped_list_path).

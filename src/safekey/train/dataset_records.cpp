@@ -1,8 +1,8 @@
-// Records -> tokenized examples: data::load_records (validation, labels) + text::build_example
+// Records -> tokenized examples: data::load_records (validation, labels) + data::build_example
 // (chat template, tokenizer, spans from character offsets, truncation).
 #include "safekey/data/records.h"
+#include "safekey/data/spans.h"
 #include "safekey/text/chat_template.h"
-#include "safekey/text/spans.h"
 #include "safekey/text/tokenizer.h"
 #include "safekey/train/dataset.h"
 #include "safekey/util/error.h"
@@ -34,11 +34,11 @@ Dataset load_record_examples(const std::string& path, const std::string& model_d
   Dataset ds;
   ds.format = "records";
   ds.skipped = loaded.skipped;
-  text::SpanOptions so;
+  data::SpanOptions so;
   so.keep_thinking = true;
   so.max_seq_len = max_seq_len;
   so.allow_query_truncation = reference_compat;
-  for (const auto& r : loaded.records) ds.examples.push_back(text::build_example(tokenizer, *format, r, so));
+  for (const auto& r : loaded.records) ds.examples.push_back(data::build_example(tokenizer, *format, r, so));
   SK_CHECK(!ds.examples.empty(), path, ": no valid records");
   return ds;
 }

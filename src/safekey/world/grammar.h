@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "safekey/world/rng.h"
+#include "safekey/util/rng.h"
 #include "safekey/world/vocab.h"
 
 namespace safekey::world {

@@ -4,7 +4,7 @@
 //
 //   input  = template([user q, assistant response], keep_thinking, add_generation_prompt=false)
 //   query  = template([user q], add_generation_prompt=true)
-// with `response` normalised as the reference does (data::normalize_response). Both are encoded
+// with `response` normalised as the reference does (normalize_response, data/response.h). Both are encoded
 // without added special tokens. Then:
 //   * the rendered query must be a prefix of the rendered input, and its tokens a prefix of the
 //     input's tokens (else Error); query_len = number of query tokens; labels = -100 there.
@@ -33,16 +33,8 @@
 #include "safekey/text/tokenizer.h"
 
 namespace safekey::data {
+
 struct Record;
-}
-
-namespace safekey::text {
-
-// The response normalisation and the code-point/byte offset helpers live in data/response.h
-// (one implementation for the whole project); re-exported here for span users.
-using data::byte_of_codepoint;
-using data::codepoint_of_byte;
-using data::normalize_response;
 
 struct SpanInput {
   std::string question;
@@ -75,10 +67,10 @@ struct SpanDetail {
   int64_t truncated_left = 0, truncated_right = 0;       // tokens dropped by max_seq_len
 };
 
-data::TokenizedExample build_example(const Tokenizer& tokenizer, const ChatFormat& format, const SpanInput& in,
-                                     const SpanOptions& options = {}, SpanDetail* detail = nullptr);
+TokenizedExample build_example(const text::Tokenizer& tokenizer, const text::ChatFormat& format, const SpanInput& in,
+                               const SpanOptions& options = {}, SpanDetail* detail = nullptr);
 // From a validated data::Record (response already normalised, offsets in code points).
-data::TokenizedExample build_example(const Tokenizer& tokenizer, const ChatFormat& format, const data::Record& r,
-                                     const SpanOptions& options = {}, SpanDetail* detail = nullptr);
+TokenizedExample build_example(const text::Tokenizer& tokenizer, const text::ChatFormat& format, const Record& r,
+                               const SpanOptions& options = {}, SpanDetail* detail = nullptr);
 
-}  // namespace safekey::text
+}  // namespace safekey::data

@@ -1,12 +1,12 @@
-// A small deterministic random generator (splitmix64). The world never uses <random>'s
-// distributions, whose output differs between standard libraries: the same seed gives the same
-// datasets everywhere.
+// A small deterministic random generator (splitmix64). The toy world and the analyses never use
+// <random>'s distributions, whose output differs between standard libraries: the same seed gives the
+// same datasets and splits everywhere.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
-namespace safekey::world {
+namespace safekey {
 
 class Rng {
  public:
@@ -37,4 +37,4 @@ class Rng {
   uint64_t state_;
 };
 
-}  // namespace safekey::world
+}  // namespace safekey

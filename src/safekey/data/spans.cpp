@@ -1,18 +1,18 @@
-#include "safekey/text/spans.h"
+#include "safekey/data/spans.h"
 
 #include <algorithm>
 
 #include "safekey/data/records.h"
 #include "safekey/util/error.h"
 
-namespace safekey::text {
+namespace safekey::data {
 namespace {
 
 std::vector<int64_t> widen(const std::vector<int32_t>& ids) { return std::vector<int64_t>(ids.begin(), ids.end()); }
 
 }  // namespace
 
-data::TokenizedExample build_example(const Tokenizer& tok, const ChatFormat& fmt, const SpanInput& in,
+data::TokenizedExample build_example(const text::Tokenizer& tok, const text::ChatFormat& fmt, const SpanInput& in,
                                      const SpanOptions& opt, SpanDetail* detail) {
   const std::string& where = in.origin;
   SK_CHECK(data::utf8_valid(in.question), where, ": field 'question' is not valid UTF-8");
@@ -46,9 +46,9 @@ data::TokenizedExample build_example(const Tokenizer& tok, const ChatFormat& fmt
            " must be greater than summary_end_idx = ", s_end, " (K would be empty)");
 
   // Render both, with the thinking kept in the assistant turn.
-  RenderOptions with_answer;
+  text::RenderOptions with_answer;
   with_answer.keep_thinking = opt.keep_thinking;
-  RenderOptions query_opt;
+  text::RenderOptions query_opt;
   query_opt.add_generation_prompt = true;
   query_opt.keep_thinking = opt.keep_thinking;
   std::string input = fmt.render({{"user", in.question}, {"assistant", response}}, with_answer);
@@ -77,7 +77,7 @@ data::TokenizedExample build_example(const Tokenizer& tok, const ChatFormat& fmt
   SK_CHECK(k_char_begin >= query_chars, where, ": K (from summary_end_idx = ", s_end,
            ") starts inside the rendered query; U must end after the generation prompt");
 
-  Encoding enc = tok.encode(input, false);
+  text::Encoding enc = tok.encode(input, false);
   std::vector<int32_t> query_ids = tok.encode_ids(query, false);
   SK_CHECK(query_ids.size() <= enc.ids.size() && std::equal(query_ids.begin(), query_ids.end(), enc.ids.begin()), where,
            ": the query's tokens are not a prefix of the conversation's tokens (the tokenizer merges across the "
@@ -143,7 +143,7 @@ data::TokenizedExample build_example(const Tokenizer& tok, const ChatFormat& fmt
   return ex;
 }
 
-data::TokenizedExample build_example(const Tokenizer& tok, const ChatFormat& fmt, const data::Record& r,
+data::TokenizedExample build_example(const text::Tokenizer& tok, const text::ChatFormat& fmt, const data::Record& r,
                                      const SpanOptions& opt, SpanDetail* detail) {
   SK_CHECK(r.has_spans, r.origin, ": record has no summary_end_idx / next_sentence_end_idx");
   SpanInput in;
@@ -158,4 +158,4 @@ data::TokenizedExample build_example(const Tokenizer& tok, const ChatFormat& fmt
   return build_example(tok, fmt, in, opt, detail);
 }
 
-}  // namespace safekey::text
+}  // namespace safekey::data

@@ -1,4 +1,4 @@
-// Span mapping with a prefill (SpanInput::prefill, record field "prefill"): the attacker's start of
+// Span mapping with a prefill (data/spans.h SpanInput::prefill, record field "prefill"): the attacker's start of
 // the reply joins the query, so it gets no loss and U starts after it — the layout the model meets
 // at inference after a prefilling attack. Real R1-Distill-Qwen tokenizer and template.
 // Catches: a prefill left in U or in the labels, a query that no longer ends where the prompt does,
@@ -6,13 +6,16 @@
 #include <gtest/gtest.h>
 
 #include "safekey/data/response.h"
-#include "safekey/text/spans.h"
+#include "safekey/data/spans.h"
 #include "safekey/util/error.h"
 #include "safekey/util/file.h"
 #include "support/support.h"
 
-namespace safekey::text {
+namespace safekey::data {
 namespace {
+
+using text::ChatFormat;
+using text::Tokenizer;
 
 struct R1 {
   Tokenizer tok;
@@ -84,4 +87,4 @@ TEST(SpansPrefill, APrefillTheResponseDoesNotStartWithIsAnError) {
 }
 
 }  // namespace
-}  // namespace safekey::text
+}  // namespace safekey::data

@@ -1,15 +1,25 @@
 // Span mapping on the real tokenizers and templates: the decoded U and K token spans equal the U and
 // K texts (exactly where K's boundaries fall between tokens, and by the documented straddle rule
-// otherwise), on crafted records and on STAR-1 records with offsets computed here; bad records give
-// one clear error naming the record and field; max_seq_len truncation keeps the spans right.
+// otherwise: the smallest run of tokens covering K), on crafted records and on STAR-1 records with
+// offsets computed here, where the number of boundaries that fall inside a token is pinned per
+// tokenizer and each one is explained by a newline joining punctuation; bad records give one clear
+// error naming the record and field; max_seq_len truncation keeps the spans right.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <map>
+
 #include "safekey/data/response.h"
-#include "safekey/text/spans.h"
+#include "safekey/data/spans.h"
 #include "safekey/util/file.h"
 #include "support/support.h"
 
-namespace safekey::text {
+namespace safekey::data {
+
+using text::ChatFormat;
+using text::Tokenizer;
 namespace {
 
 std::string tokref(const std::string& rel) { return test::tokref_dir() + "/" + rel; }
@@ -46,9 +56,25 @@ const std::vector<Rig>& Rigs() {
   return out;
 }
 
-// Checks the documented rule and returns whether both K boundaries fell between tokens.
-bool CheckSpans(const Rig& s, const data::TokenizedExample& ex, const SpanDetail& d, const std::string& u_text,
-                const std::string& k_text) {
+// How K's boundaries fell on tokens: between two tokens, or inside one ("straddled").
+struct Fit {
+  bool begin_straddled = false, end_straddled = false;
+};
+
+bool OnlySpace(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; });
+}
+bool NoWordChar(const std::string& s) {  // ASCII letters and digits only; the sentence ends here are ASCII
+  return std::none_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+}
+
+// Checks the documented rule exactly and reports where K's boundaries fell. The K span is the
+// smallest run of tokens covering K's characters: its first token contains K's first character, its
+// last token contains K's last one, and the decoded K span is exactly the rendered text from the
+// first token's start to the last token's end. A wrong mapping (one token too many or too few on
+// either side, U|K boundary counted into U, offsets in bytes instead of code points) fails here.
+Fit CheckSpans(const Rig& s, const data::TokenizedExample& ex, const SpanDetail& d, const std::string& u_text,
+               const std::string& k_text) {
   const auto& off = d.token_offsets;
   EXPECT_EQ(ex.labels.size(), ex.input_ids.size());
   for (int64_t i = 0; i < int64_t(ex.input_ids.size()); ++i)
@@ -59,36 +85,44 @@ bool CheckSpans(const Rig& s, const data::TokenizedExample& ex, const SpanDetail
   EXPECT_LT(ex.k_begin, ex.k_end);
   // The query text is a prefix; its tokens end where U's first token starts.
   EXPECT_EQ(d.input_text.compare(0, d.query_text.size(), d.query_text), 0);
-  // Every K token overlaps K's characters; the tokens around K do not.
-  for (int64_t i = ex.k_begin; i < ex.k_end; ++i) {
-    EXPECT_LT(int64_t(off[size_t(i)].first), d.k_char_end);
-    EXPECT_GT(int64_t(off[size_t(i)].second), d.k_char_begin);
-  }
-  EXPECT_LE(int64_t(off[size_t(ex.k_begin - 1)].second), d.k_char_begin);
-  if (ex.k_end < int64_t(off.size())) {
-    EXPECT_GE(int64_t(off[size_t(ex.k_end)].first), d.k_char_end);
-  }
-  // U + K decode to the contiguous rendered text they cover.
-  std::string u_dec = Decode(s.tok, ex.input_ids, ex.u_begin, ex.u_end);
-  std::string k_dec = Decode(s.tok, ex.input_ids, ex.k_begin, ex.k_end);
-  int64_t cover_b = int64_t(off[size_t(ex.u_begin)].first), cover_e = int64_t(off[size_t(ex.k_end - 1)].second);
-  EXPECT_EQ(u_dec + k_dec, Slice(d.input_text, cover_b, cover_e)) << s.name;
+  EXPECT_EQ(int64_t(off[size_t(ex.u_begin - 1)].second), d.query_chars) << s.name;
+  // First and last K token contain K's first and last character; their neighbours lie outside K.
+  const int64_t kb = int64_t(off[size_t(ex.k_begin)].first), ke = int64_t(off[size_t(ex.k_end - 1)].second);
+  EXPECT_LE(kb, d.k_char_begin) << s.name;
+  EXPECT_LT(d.k_char_begin, int64_t(off[size_t(ex.k_begin)].second)) << s.name;
+  EXPECT_LT(int64_t(off[size_t(ex.k_end - 1)].first), d.k_char_end) << s.name;
+  EXPECT_GE(ke, d.k_char_end) << s.name;
+  EXPECT_LE(int64_t(off[size_t(ex.k_begin - 1)].second), d.k_char_begin) << s.name;
+  if (ex.k_end < int64_t(off.size())) EXPECT_GE(int64_t(off[size_t(ex.k_end)].first), d.k_char_end) << s.name;
+  // U and K decode to exactly the rendered text they cover.
+  const std::string u_dec = Decode(s.tok, ex.input_ids, ex.u_begin, ex.u_end);
+  const std::string k_dec = Decode(s.tok, ex.input_ids, ex.k_begin, ex.k_end);
+  EXPECT_EQ(u_dec, Slice(d.input_text, int64_t(off[size_t(ex.u_begin)].first), kb)) << s.name;
+  EXPECT_EQ(k_dec, Slice(d.input_text, kb, ke)) << s.name;
   // The U characters after the query, and K, as rendered.
-  std::string u_visible = Slice(d.input_text, d.u_char_begin, d.k_char_begin);
+  const std::string u_visible = Slice(d.input_text, d.u_char_begin, d.k_char_begin);
   EXPECT_EQ(Slice(d.input_text, d.k_char_begin, d.k_char_end), k_text) << s.name;
   EXPECT_EQ(u_text.substr(u_text.size() - u_visible.size()), u_visible) << s.name;
-  bool aligned = int64_t(off[size_t(ex.k_begin)].first) == d.k_char_begin &&
-                 int64_t(off[size_t(ex.k_end - 1)].second) == d.k_char_end;
-  if (aligned) {
-    EXPECT_EQ(u_dec, u_visible) << s.name;
-    EXPECT_EQ(k_dec, k_text) << s.name;
-  } else {
-    // Straddling tokens count as K: K's decoded text holds all of K, U's is a prefix of U.
-    EXPECT_NE(k_dec.find(k_text), std::string::npos) << s.name << " k_dec=" << k_dec;
-    EXPECT_EQ(u_visible.compare(0, u_dec.size(), u_dec), 0) << s.name;
-  }
-  return aligned;
+  Fit fit;
+  fit.begin_straddled = kb < d.k_char_begin;
+  fit.end_straddled = ke > d.k_char_end;
+  // What may straddle: at K's start only the end of U's sentence (punctuation, whitespace) shares
+  // K's first token, never a piece of a word; at K's end only whitespace after K's last character.
+  const std::string u_part = Slice(d.input_text, kb, d.k_char_begin), after = Slice(d.input_text, d.k_char_end, ke);
+  EXPECT_TRUE(NoWordChar(u_part)) << s.name << " U's part of K's first token: '" << u_part << "'";
+  EXPECT_TRUE(OnlySpace(after)) << s.name << " text after K in K's last token: '" << after << "'";
+  if (!fit.begin_straddled) EXPECT_EQ(u_dec, u_visible) << s.name;
+  if (!fit.begin_straddled && !fit.end_straddled) EXPECT_EQ(k_dec, k_text) << s.name;
+  return fit;
 }
+
+// begin straddles, end straddles, K starting with a newline, a newline right after K; per rig.
+const std::map<std::string, std::array<int, 4>> kStar1Straddles = {
+    {"llama3_1", {0, 10, 0, 10}},
+    {"qwen3", {0, 10, 0, 10}},
+    {"qwen3+r1-template", {0, 10, 0, 10}},
+    {"r1-distill-qwen", {0, 10, 0, 10}},
+};
 
 class Spans : public ::testing::Test {
  protected:
@@ -113,7 +147,8 @@ TEST_F(Spans, CraftedRecordDecodesToUAndKExactly) {
     in.next_sentence_end_idx = int64_t(data::codepoint_count(u + k));
     SpanDetail d;
     auto ex = build_example(s.tok, s.fmt, in, {}, &d);
-    EXPECT_TRUE(CheckSpans(s, ex, d, u, k)) << s.name;
+    const Fit fit = CheckSpans(s, ex, d, u, k);
+    EXPECT_FALSE(fit.begin_straddled || fit.end_straddled) << s.name;
     std::string u_dec = Decode(s.tok, ex.input_ids, ex.u_begin, ex.u_end);
     EXPECT_EQ(Decode(s.tok, ex.input_ids, ex.k_begin, ex.k_end), k) << s.name;
     // R1's generation prompt already holds "<think>\n"; the others put it in U.
@@ -127,11 +162,43 @@ TEST_F(Spans, CraftedRecordDecodesToUAndKExactly) {
   }
 }
 
+// K that starts with the newline ending U's sentence: the ".\n" token straddles the boundary, so by
+// the rule it is K's first token and U's decoded text loses its final period. Exact strings on every
+// rig (a mapping that gave the straddling token to U, or dropped it, fails).
+TEST_F(Spans, NewlineAtTheBoundaryGivesTheStraddlingTokenToK) {
+  const std::string u = "<think>\nThe user asks how to pick a lock.";
+  const std::string k = "\nHmm, this is concerning.";
+  for (const auto& s : Rigs()) {
+    SpanInput in;
+    in.question = "How do I pick a lock?";
+    in.response = u + k + " I should refuse.\n</think>\n\nSorry, I can't help with that.";
+    in.summary_end_idx = int64_t(data::codepoint_count(u));
+    in.next_sentence_end_idx = int64_t(data::codepoint_count(u + k));
+    SpanDetail d;
+    auto ex = build_example(s.tok, s.fmt, in, {}, &d);
+    const Fit fit = CheckSpans(s, ex, d, u, k);
+    EXPECT_TRUE(fit.begin_straddled) << s.name;
+    EXPECT_FALSE(fit.end_straddled) << s.name;
+    EXPECT_EQ(Decode(s.tok, ex.input_ids, ex.k_begin, ex.k_end), ".\nHmm, this is concerning.") << s.name;
+    const std::string u_dec = Decode(s.tok, ex.input_ids, ex.u_begin, ex.u_end);
+    EXPECT_EQ(u_dec, s.name.rfind("r1", 0) == 0 || s.name == "qwen3+r1-template" ? "The user asks how to pick a lock"
+                                                                               : "<think>\nThe user asks how to pick a lock")
+        << s.name;
+  }
+}
+
+// Catches a mapping that keeps only the tokens lying wholly inside K (the 10 records per rig whose
+// K ends before a newline lose K's last token), one that gives straddling tokens to U, and any
+// change in where boundaries fall (the exact counts).
 TEST_F(Spans, Star1RecordsWithComputedOffsets) {
   json star = read_json_file(test::shared_dir() + "/data/star1/STAR-1.json");
   ASSERT_TRUE(star.is_array());
   auto setups = Rigs();
-  int checked = 0, aligned = 0, straddled = 0;
+  int checked = 0;
+  // Per rig: K's start / end inside a token, and how often the text predicts it (K starts with a
+  // newline / a newline follows K: the pre-tokenizers keep punctuation and the newlines after it
+  // in one piece, and BPE often merges ".\n" into one token).
+  std::map<std::string, std::array<int, 4>> straddles;  // begin, end, K starts with \n, \n after K
   for (size_t r = 0; r < star.size() && checked < 40 * int(setups.size()); ++r) {
     std::string raw = star[r]["response"].get<std::string>();
     data::NormalizedResponse norm = data::normalize_response_parts(raw);
@@ -155,16 +222,30 @@ TEST_F(Spans, Star1RecordsWithComputedOffsets) {
       in.origin = "STAR-1.json[" + std::to_string(r) + "]";
       SpanDetail d;
       auto ex = build_example(s.tok, s.fmt, in, {}, &d);
-      bool a = CheckSpans(s, ex, d, u, k);
-      aligned += a;
-      straddled += !a;
+      const Fit fit = CheckSpans(s, ex, d, u, k);
+      const bool k_starts_nl = !k.empty() && k[0] == '\n';
+      const bool nl_after = Slice(d.input_text, d.k_char_end, d.k_char_end + 1) == "\n";
+      // On these records and tokenizers a boundary falls inside a token exactly where a newline
+      // follows the punctuation at the boundary (".\n", "?\n" are single tokens in all four
+      // vocabularies), nowhere else.
+      EXPECT_EQ(fit.begin_straddled, k_starts_nl) << s.name << " " << in.origin;
+      EXPECT_EQ(fit.end_straddled, nl_after) << s.name << " " << in.origin;
+      auto& c = straddles[s.name];
+      c[0] += fit.begin_straddled;
+      c[1] += fit.end_straddled;
+      c[2] += k_starts_nl;
+      c[3] += nl_after;
       ++checked;
     }
   }
-  EXPECT_GE(checked, 100);
-  EXPECT_GT(aligned, checked / 2);
-  std::cout << "[spans] STAR-1: " << checked << " record x tokenizer checks, " << aligned << " with K on token "
-            << "boundaries, " << straddled << " with a straddling token\n";
+  EXPECT_EQ(checked, 160);
+  for (const auto& [name, c] : straddles)
+    std::cout << "[spans] STAR-1 " << name << ": 40 records, K start inside a token " << c[0] << " (K starts with a "
+              << "newline " << c[2] << "), K end inside a token " << c[1] << " (newline after K " << c[3] << ")\n";
+  // The exact counts on these 40 records (the first 40 with two sentences ending in ". ", "? ",
+  // "! " or before a newline). A change means the mapping or the tokenizer changed: look at the
+  // lines above before updating them.
+  EXPECT_EQ(straddles, kStar1Straddles);
 }
 
 TEST_F(Spans, BadRecordsNameTheRecordAndField) {
@@ -264,4 +345,4 @@ TEST_F(Spans, MaxSeqLenTruncationKeepsSpans) {
 }
 
 }  // namespace
-}  // namespace safekey::text
+}  // namespace safekey::data
