@@ -8,15 +8,16 @@
 #   scripts/fuzz.sh campaign [SECONDS] [TARGET...]
 #       Fuzzes each target for SECONDS (default 600), JOBS (default 2) at a time, starting from the
 #       seeds (tests/fuzz/seeds.py) and the committed corpus; then merges seeds + corpus + what the
-#       campaign found into a fresh, minimal folder and prints one line of figures per target
-#       (RELIABILITY.md). UPDATE_CORPUS=1 replaces tests/fuzz/corpus/<target> with the merged folder.
+#       campaign found into a fresh, minimal folder (-merge=1), reduces that to the inputs that keep
+#       every covered edge (-use_counters=0) and prints one line of figures per target
+#       (RELIABILITY.md). UPDATE_CORPUS=1 replaces tests/fuzz/corpus/<target> with the reduced set.
 #       Crashing inputs are kept in build/fuzz/campaign/<target>/crashes/.
 #
 # Targets: records prompt_file openai safetensors template tokenizer (default: all).
-# Env: BUILD_DIR (build/fuzz), JOBS (2), SAFEKEY_SHARED_DIR and SAFEKEY_TOKREF_DIR (extra seeds).
+# Env: FUZZ_BUILD_DIR (build/fuzz), JOBS (2), SAFEKEY_SHARED_DIR and SAFEKEY_TOKREF_DIR (extra seeds).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build/fuzz}
+BUILD_DIR=${FUZZ_BUILD_DIR:-$ROOT/build/fuzz}
 ALL_TARGETS=(records prompt_file openai safetensors template tokenizer)
 # Longest input per target: each covers the real inputs the seeds hold, and keeps the corpus small.
 declare -A MAX_LEN=([records]=4096 [prompt_file]=2048 [openai]=2048 [safetensors]=2048
@@ -78,18 +79,25 @@ campaign_one() {
   "$BUILD_DIR/fuzz_$t" "${OPTS[@]}" -max_len="${MAX_LEN[$t]}" -merge=1 "$work/merged" \
     "$corpus" "$seeds" "$work/found" >"$work/merge.log" 2>&1
   after=$(files_bytes "$work/merged")
+  # What is committed: from the merged set, the inputs that keep every edge covered (hit counts not
+  # counted as features), a fraction of its size.
+  mkdir -p "$work/edges"
+  "$BUILD_DIR/fuzz_$t" "${OPTS[@]}" -max_len="${MAX_LEN[$t]}" -use_counters=0 -merge=1 "$work/edges" \
+    "$work/merged" >"$work/merge_edges.log" 2>&1
+  local edges
+  edges=$(files_bytes "$work/edges")
   local done_line execs eps
   done_line=$(grep -E '^#[0-9]+[[:space:]]+(DONE|INITED|pulse|NEW|REDUCE)' "$work/fuzz.log" | tail -n 1 || true)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz.log")
   eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/fuzz.log")
-  printf '%s secs=%s execs=%s exec/s=%s cov=%s ft=%s corpus_before=%s/%sB corpus_after=%s/%sB crashes=%s exit=%s\n' \
+  printf '%s secs=%s execs=%s exec/s=%s cov=%s ft=%s corpus_before=%s/%sB merged=%s/%sB committed=%s/%sB crashes=%s exit=%s\n' \
     "$t" "$secs" "${execs:-?}" "${eps:-?}" \
     "$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$done_line")" \
     "$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$done_line")" \
-    ${before% *} ${before#* } ${after% *} ${after#* } \
+    ${before% *} ${before#* } ${after% *} ${after#* } ${edges% *} ${edges#* } \
     "$(find "$work/crashes" -type f | wc -l)" "$rc" >"$work/figures"
   if [ "${UPDATE_CORPUS:-0}" = 1 ] && [ "$rc" = 0 ]; then
-    rm -rf "$corpus" && cp -r "$work/merged" "$corpus"
+    rm -rf "$corpus" && cp -r "$work/edges" "$corpus"
   fi
 }
 
