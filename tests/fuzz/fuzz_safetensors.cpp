@@ -1,5 +1,5 @@
 // libFuzzer target for the safetensors header parser (build with -DSAFEKEY_FUZZ=ON and clang):
-//   build/fuzz/fuzz_fuzz_safetensors -max_total_time=60
+//   build/fuzz/fuzz_safetensors -max_total_time=60
 // Any input must either parse into a header whose tensors lie inside the buffer, or throw
 // safekey::Error — never crash, hang or read out of bounds.
 #include <cstdint>

@@ -33,6 +33,11 @@ ordered_json parse_or_problem(const std::string& text, bool& ok, size_t& error_b
     error_byte = e.byte > 0 ? e.byte - 1 : 0;
     what = e.what();
     return {};
+  } catch (const ordered_json::out_of_range& e) {  // a number beyond double's range (1e400)
+    ok = false;
+    error_byte = 0;  // nlohmann gives no position; the message quotes the number
+    what = e.what();
+    return {};
   }
 }
 

@@ -63,6 +63,8 @@ json parse_json_located(const std::string& text, const std::string& where, size_
     std::string msg = e.what();
     auto p = msg.find("parse error");
     fail(where, ":", line, ":", col, ": invalid JSON: ", p == std::string::npos ? msg : msg.substr(p));
+  } catch (const json::out_of_range& e) {  // a number beyond double's range (1e400): no position
+    fail(where, ":", first_line, ": invalid JSON: ", e.what());
   }
 }
 

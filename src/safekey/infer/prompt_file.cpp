@@ -31,6 +31,8 @@ json parse_at(const std::string& path, const std::string& text, size_t begin, si
     std::string msg = e.what();
     if (auto p = msg.find("syntax error"); p != std::string::npos) msg = msg.substr(p);
     fail(text_location(path, text, at), ": invalid JSON: ", msg);
+  } catch (const json::out_of_range& e) {  // a number beyond double's range (1e400): no position
+    fail(text_location(path, text, begin), ": invalid JSON: ", e.what());
   }
 }
 

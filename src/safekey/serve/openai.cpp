@@ -218,6 +218,8 @@ std::optional<ApiError> parse_request(Endpoint ep, const std::string& body,
       (void)again;
     } catch (const json::parse_error& e) {
       why = cat("the body is not valid JSON (byte ", e.byte, ")");
+    } catch (const json::out_of_range& e) {  // a number beyond double's range (1e400)
+      why = cat("the body is not valid JSON (", e.what(), ")");
     }
     return bad("", "invalid_json", why);
   }

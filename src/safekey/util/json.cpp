@@ -20,6 +20,8 @@ json parse_json(const std::string& text, const std::string& where) {
       }
     }
     fail(where, ":", line, ":", col, ": invalid JSON (", e.what(), ")");
+  } catch (const json::out_of_range& e) {  // a number beyond double's range (1e400): no position
+    fail(where, ": invalid JSON (", e.what(), ")");
   }
 }
 
