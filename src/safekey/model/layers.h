@@ -9,7 +9,7 @@
 
 namespace safekey::model {
 
-struct KVCache;
+class KVCache;
 
 // How parameters are created: their dtype and device, and whether they are deferred — empty
 // placeholders of the right rank (no elements), filled later. ZeRO-3 defers the decoder layers'
