@@ -125,6 +125,12 @@ void KeySentenceGuard::on_step(StepView& step, Engine& engine) {
       r.ends.push_back(decode_ids(tok_, r.ids, true).size());
     }
     watch(r, id, engine);
+    if (r.done) {  // the verdict is final: the per-token states are not needed any more
+      r.prompt_sum = torch::Tensor();
+      std::vector<torch::Tensor>().swap(r.hidden);
+      std::vector<int64_t>().swap(r.ids);
+      std::vector<size_t>().swap(r.ends);
+    }
   }
 }
 
