@@ -122,7 +122,8 @@ void KeySentenceGuard::on_step(StepView& step, Engine& engine) {
     if (step.fed[i] >= 0) {
       r.ids.push_back(step.fed[i]);
       r.hidden.push_back(step.hidden[static_cast<int64_t>(i)].to(torch::kFloat32).clone());
-      r.ends.push_back(decode_ids(tok_, r.ids, true).size());
+      r.text = decode_ids(tok_, r.ids, true);
+      r.ends.push_back(r.text.size());
     }
     watch(r, id, engine);
     if (r.done) {  // the verdict is final: the per-token states are not needed any more
@@ -130,13 +131,14 @@ void KeySentenceGuard::on_step(StepView& step, Engine& engine) {
       std::vector<torch::Tensor>().swap(r.hidden);
       std::vector<int64_t>().swap(r.ids);
       std::vector<size_t>().swap(r.ends);
+      std::string().swap(r.text);
     }
   }
 }
 
 void KeySentenceGuard::watch(Row& r, uint64_t id, Engine& engine) {
   if (r.ids.empty()) return;
-  const std::string text = decode_ids(tok_, r.ids, true);
+  const std::string& text = r.text;
   bool at_end = false;
   const size_t e = first_sentence_end(text, &at_end);
   if (e == std::string::npos) {

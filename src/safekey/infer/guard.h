@@ -79,6 +79,7 @@ class KeySentenceGuard : public DecodeObserver {
     std::vector<int64_t> ids;            // generated tokens whose hidden states are known
     std::vector<torch::Tensor> hidden;   // [H] float32 each
     std::vector<size_t> ends;            // decoded length of ids[0..j]
+    std::string text;                    // decoded ids (what the sentence search reads)
     size_t pending_end = std::string::npos;  // a scored end awaiting the next token
     bool done = false;
     GuardVerdict verdict;
