@@ -21,6 +21,8 @@ int run_demo_cmd(cli::Args& a) {
   o.jailbreak_templates = a.str("jailbreak-templates");
   o.world_seed = static_cast<uint64_t>(a.i64("seed"));
   o.stage1_only = a.on("stage1-only");
+  o.stage1_epochs = a.i64("stage1-epochs");
+  SK_CHECK(o.stage1_epochs >= 0, "--stage1-epochs must be >= 0 (0 = the world's default), got ", o.stage1_epochs);
   demo::run_demo(o);
   return 0;
 }

@@ -32,6 +32,8 @@ struct DemoOptions {
   uint64_t world_seed = 2002;
   // Stop after stage 1 and evaluate only the base model (tuning stage 1 on stage-1 metrics alone).
   bool stage1_only = false;
+  // Stage-1 epochs; 0 = the world's default (a stage-1 tuning run sets a candidate).
+  int64_t stage1_epochs = 0;
 };
 
 // Fills seeds and methods left at 0 / empty: v1 5 seeds of sft, safekey, head_only, qmm_only;
