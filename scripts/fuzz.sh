@@ -5,7 +5,8 @@
 #       Runs every input of tests/fuzz/corpus/<target> and tests/fuzz/regressions/<target> (inputs
 #       that once crashed, kept whatever the merge keeps) once through its target, built with
 #       sanitizers (scripts/test.sh with SAFEKEY_FUZZ_SANITIZED_REPLAY=1; CI replays the corpus
-#       unsanitized through ctest -L fuzz). A crash, sanitizer report, leak or timeout fails it.
+#       through ctest -L fuzz, sanitized in the test build). A crash, sanitizer report, leak or
+#       timeout fails it.
 #   scripts/fuzz.sh campaign [SECONDS] [TARGET...]
 #       Fuzzes each target for SECONDS (default 600), JOBS (default 2) at a time, starting from the
 #       seeds (tests/fuzz/seeds.py) and the committed corpus; then merges seeds + corpus + what the

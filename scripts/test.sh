@@ -7,8 +7,8 @@ bash "$ROOT/scripts/install_deps.sh"
 bash "$ROOT/scripts/install_test_refs.sh"
 bash "$ROOT/scripts/build.sh"
 
-# The fuzz corpus is replayed by ctest (tests fuzz_replay_<target>, this build, no sanitizers).
-# SAFEKEY_FUZZ_SANITIZED_REPLAY=1 also replays it through the clang + ASan + UBSan build first
+# The fuzz corpus is replayed by ctest under ASan + UBSan (tests fuzz_replay_<target>, this build).
+# SAFEKEY_FUZZ_SANITIZED_REPLAY=1 also replays it through the clang libFuzzer build first
 # (scripts/fuzz.sh replay, a second build of about 4.5 minutes; RELIABILITY.md).
 if [ "${SAFEKEY_FUZZ_SANITIZED_REPLAY:-0}" = 1 ]; then
   bash "$ROOT/scripts/fuzz.sh" replay

@@ -1,11 +1,11 @@
 // Corpus replay without libFuzzer: the `main` of the replay_<target> test programs (CMakeLists.txt,
 // label "fuzz"). Each file under the folders given on the command line (tests/fuzz/corpus/<target>
-// and tests/fuzz/regressions/<target>) runs once through the target's LLVMFuzzerTestOneInput, built
-// with the project's own compiler and flags into the test build, so CI replays the committed corpus
-// without a second (clang, sanitizer) build. A crash, an abort (the targets abort on a broken
-// invariant), an exception escaping the target or an input running longer than the per-input limit
-// fails the program and names the input. `scripts/fuzz.sh replay` runs the same inputs through the
-// sanitizer build (ASan + UBSan), which also catches memory errors that do not crash.
+// and tests/fuzz/regressions/<target>) runs once through the target's LLVMFuzzerTestOneInput. The
+// test build compiles the targets and the parsers they reach with the project's own compiler under
+// ASan + UBSan (SAFEKEY_REPLAY_SANITIZE), so CI replays the committed corpus under the sanitizers
+// without clang or a second build tree. A sanitizer report, a crash, an abort (the targets abort on
+// a broken invariant), an exception escaping the target or an input running longer than the
+// per-input limit fails the program and names the input.
 //
 // Usage: replay_<target> [--timeout SECONDS] DIR_OR_FILE...
 #include <unistd.h>
@@ -22,6 +22,17 @@
 #include <iterator>
 #include <string>
 #include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SAFEKEY_REPLAY_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SAFEKEY_REPLAY_ASAN 1
+#endif
+#endif
+#ifdef SAFEKEY_REPLAY_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
@@ -86,7 +97,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::sort(inputs.begin(), inputs.end());
+#ifdef SAFEKEY_REPLAY_ASAN
+  // The sanitizers report crashes and their own findings with a stack; then this names the input.
+  __sanitizer_set_death_callback([] { say_current("sanitizer report"); });
+  for (int sig : {SIGABRT, SIGALRM}) std::signal(sig, on_signal);
+#else
   for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGALRM}) std::signal(sig, on_signal);
+#endif
   std::set_terminate(on_terminate);
 
   size_t bytes = 0;
@@ -103,6 +120,11 @@ int main(int argc, char** argv) {
     LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(buf.data()), buf.size());
     alarm(0);
   }
-  std::printf("replay: %zu inputs (%zu bytes) ran, none failed\n", inputs.size(), bytes);
+#ifdef SAFEKEY_REPLAY_ASAN
+  const char* mode = "under ASan + UBSan";
+#else
+  const char* mode = "without sanitizers";
+#endif
+  std::printf("replay: %zu inputs (%zu bytes) ran %s, none failed\n", inputs.size(), bytes, mode);
   return 0;
 }
