@@ -39,14 +39,7 @@ std::string write(const std::string& dir, const std::string& name, const std::st
   return dir + "/" + name;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 TEST(ConfigSchema, EverySpellingFindsItsOption) {
   const auto& s = schema();

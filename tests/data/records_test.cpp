@@ -19,12 +19,7 @@ std::string write_tmp(const std::string& name, const std::string& text) {
 }
 
 std::string error_of(const std::string& path, const LoadOptions& o = {}) {
-  try {
-    load_records(path, o);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return test::error_of([&] { load_records(path, o); });
 }
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }

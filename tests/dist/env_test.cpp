@@ -7,6 +7,7 @@
 
 #include "safekey/dist/env.h"
 #include "safekey/util/error.h"
+#include "support/support.h"
 
 using namespace safekey;
 
@@ -20,12 +21,7 @@ dist::Env read(const std::map<std::string, std::string>& vars) {
 }
 
 std::string error_of(const std::map<std::string, std::string>& vars) {
-  try {
-    read(vars);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
+  return test::error_of([&] { read(vars); });
 }
 
 const std::map<std::string, std::string> kTorchrun = {{"RANK", "3"},           {"LOCAL_RANK", "1"},

@@ -4,17 +4,13 @@
 #include <gtest/gtest.h>
 
 #include "safekey/util/error.h"
+#include "support/support.h"
 
 namespace safekey::eval {
 namespace {
 
 std::string error_of(const std::string& text) {
-  try {
-    parse_csv(text, "x.csv");
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return test::error_of([&] { parse_csv(text, "x.csv"); });
 }
 
 TEST(Csv, QuotedFieldsWithCommasQuotesAndLineBreaks) {

@@ -1,6 +1,7 @@
 // Shared test helpers: where the reference data lives, temp folders, and running the real
 // `safekey` executable as a child process.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ struct RunResult {
 RunResult run_process(const std::vector<std::string>& argv, const std::string& stdin_data = "");
 // Runs `safekey <args...>`.
 RunResult run_safekey(const std::vector<std::string>& args);
+
+// The message of the safekey::Error that `f` throws; "" when it returns (another exception type
+// propagates and fails the test).
+std::string error_of(const std::function<void()>& f);
 
 }  // namespace safekey::test
 

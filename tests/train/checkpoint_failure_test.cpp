@@ -84,16 +84,7 @@ std::vector<std::string> entries(const std::string& dir) {
   return names;
 }
 
-// The error of `f` (which must throw safekey::Error), "" when it did not throw.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 // A file-size limit for this process (every thread), lifted again on scope exit. With SIGXFSZ
 // ignored, a write that would pass the limit writes what fits and the next one fails with EFBIG.
