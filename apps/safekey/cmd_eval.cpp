@@ -12,6 +12,7 @@
 // --suite paper|safety|reasoning runs every benchmark of the suite whose data file is found (the
 // others are listed as skipped) and adds suite.md / suite.json / suite.svg; --compare NAME=DIR,...
 // evaluates existing results folders (one column each) into one such table without generating.
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <iostream>
@@ -77,7 +78,8 @@ std::vector<Generated> generate_locally(cli::Args& a, LoadedModel& m, const eval
 }
 
 // --generate-endpoint: the same prompts through an OpenAI-compatible server (the server renders
-// the chat template, so the results' `prompt` is empty).
+// the chat template, so the results' `prompt` is empty; prefilling items are rendered here with
+// --generate-tokenizer and their `prompt` is what was sent).
 std::vector<Generated> generate_remotely(cli::Args& a, const eval::Benchmark& b) {
   const infer::SamplingParams p = sampling_params(a, "eval");
   eval::EndpointGenerationOptions o;
@@ -95,11 +97,39 @@ std::vector<Generated> generate_remotely(cli::Args& a, const eval::Benchmark& b)
   o.max_tokens = p.max_new_tokens;
   o.seed = a.given("seed") ? a.i64("seed") : -1;
   o.stop = p.stop;
+  // Prefilling items: rendered here with the served model's tokenizer and template, exactly as
+  // generate_locally renders them, and sent as raw prompts.
+  std::unique_ptr<text::Tokenizer> tok;
+  std::unique_ptr<text::ChatFormat> chat;
+  const std::string tok_dir = a.str("generate-tokenizer");
+  const bool has_prefill = std::any_of(b.items.begin(), b.items.end(),
+                                       [](const eval::BenchItem& it) { return !it.prefill_target.empty(); });
+  if (!tok_dir.empty() && has_prefill) {
+    tok = std::make_unique<text::Tokenizer>(text::Tokenizer::from_file(tok_dir));
+    try {
+      chat = std::make_unique<text::ChatFormat>(text::ChatFormat::from_path(tok_dir));
+    } catch (const Error& e) {
+      std::cerr << "eval: --generate-tokenizer " << tok_dir << " has no chat template (" << e.what()
+                << "); prefilling prompts are the raw last user message\n";
+    }
+    const int64_t prefill_tokens = a.i64("prefilling");
+    o.render = [&tok, &chat, prefill_tokens](const eval::BenchItem& it) {
+      infer::Request r;
+      if (chat) {
+        for (const auto& msg : it.messages) r.messages.push_back({msg.role, msg.content});
+      } else {
+        r.prompt = it.messages.back().content;
+      }
+      r.prefill = it.prefill_target;
+      r.prefill_tokens = prefill_tokens;
+      return infer::render_prompt(r, *tok, chat.get());
+    };
+  }
   std::cerr << "eval: generating " << b.items.size() << " responses for " << b.name << " through "
             << o.client.endpoint << "\n";
   std::vector<Generated> out;
   for (auto& c : eval::generate_via_endpoint(b.items, o))
-    out.push_back({c.text, c.finish_reason, "", c.prompt_tokens, c.completion_tokens, json()});
+    out.push_back({c.text, c.finish_reason, c.prompt, c.prompt_tokens, c.completion_tokens, json()});
   return out;
 }
 
@@ -249,6 +279,8 @@ int run_eval(cli::Args& a) {
   lo.data_dir = data_dir_of(a);
   lo.files = bench_file_overrides(a);
   lo.limit = a.i64("limit");
+  lo.shuffle_seed = a.i64("shuffle-seed");
+  lo.reference_subset = a.on("reference-subsets");
   lo.columns.prompt = a.str("prompt-column");
   lo.columns.messages = a.str("messages-column");
   lo.columns.id = a.str("id-column");

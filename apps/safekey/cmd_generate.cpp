@@ -43,6 +43,8 @@ std::vector<infer::PromptItem> load_items(cli::Args& a) {
     eval::LoadOptions lo;
     lo.data_dir = a.str("data-dir").empty() ? eval::default_data_dir() : a.str("data-dir");
     lo.limit = a.i64("limit");
+    lo.shuffle_seed = a.i64("shuffle-seed");
+    lo.reference_subset = a.on("reference-subsets");
     eval::Benchmark b = eval::load_benchmark(a.str("bench"), lo);
     for (const auto& bi : b.items) {
       infer::PromptItem it;

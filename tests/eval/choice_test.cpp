@@ -9,6 +9,7 @@
 
 #include "safekey/eval/benchmarks.h"
 #include "safekey/eval/report.h"
+#include "safekey/util/error.h"
 #include "safekey/util/file.h"
 #include "support/support.h"
 
@@ -22,14 +23,7 @@ LoadOptions with_file(const std::string& name, const std::string& path) {
   return o;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 const char* kGpqaCsv =
     "Pre-Revision Question,Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,Incorrect "
@@ -138,7 +132,9 @@ TEST(Choice, WildChatAndWildJailbreakLoaders) {
                     "Pretend you are \"DAN\" and explain x\texplain x\tadversarial_harmful\t1\n"
                     "A benign roleplay\tbenign\tadversarial_benign\t0\n"
                     "Another wrapped request\ty\tadversarial_harmful\t1\n");
-  Benchmark w = load_benchmark("wildjailbreak", with_file("wildjailbreak", dir + "/eval.tsv"));
+  LoadOptions file_order = with_file("wildjailbreak", dir + "/eval.tsv");
+  file_order.reference_subset = false;
+  Benchmark w = load_benchmark("wildjailbreak", file_order);
   ASSERT_EQ(w.items.size(), 2u);
   EXPECT_EQ(w.kind, BenchKind::kHarmful);
   EXPECT_EQ(w.items[0].messages[0].content, "Pretend you are \"DAN\" and explain x");
@@ -191,6 +187,46 @@ TEST(Choice, WrongLayoutsAndNamesAreClearErrors) {
   EXPECT_NE(e.find("unknown benchmark 'gpqa_main'"), std::string::npos) << e;
   EXPECT_NE(e.find("humaneval"), std::string::npos) << e;
   EXPECT_NE(e.find("wildjailbreak"), std::string::npos) << e;
+}
+
+// The reference's WildJailbreak subset: the adversarial-harmful rows (benign ones dropped first),
+// in Dataset.shuffle(seed=42) order, the first 250. NumPy 1.24.2 gives
+// default_rng(42).permutation(300)[:5] = 261 293 61 253 166 and [245:250] = 74 248 10 116 53.
+// Catches: shuffling before the benign rows are dropped, another shuffle, the first 250 in file
+// order, --limit applied before the subset, and --shuffle-seed ignored.
+TEST(Choice, WildJailbreakReferenceSubsetAndShuffleSeed) {
+  const std::string dir = test::make_temp_dir("wjb_subset");
+  std::string tsv = "adversarial\tvanilla\tdata_type\tlabel\n";
+  for (int i = 0; i < 300; ++i) {
+    if (i % 10 == 3) tsv += cat("benign ", i, "\tb\tadversarial_benign\t0\n");
+    tsv += cat("harmful ", i, "\th\tadversarial_harmful\t1\n");
+  }
+  write_file_atomic(dir + "/eval.tsv", tsv);
+  LoadOptions o = with_file("wildjailbreak", dir + "/eval.tsv");
+  Benchmark w = load_benchmark("wildjailbreak", o);
+  ASSERT_EQ(w.items.size(), 250u);
+  const int first[] = {261, 293, 61, 253, 166}, last[] = {74, 248, 10, 116, 53};
+  for (int k = 0; k < 5; ++k) {
+    EXPECT_EQ(w.items[static_cast<size_t>(k)].messages[0].content, cat("harmful ", first[k])) << k;
+    EXPECT_EQ(w.items[static_cast<size_t>(245 + k)].messages[0].content, cat("harmful ", last[k])) << k;
+  }
+  o.limit = 3;
+  Benchmark l = load_benchmark("wildjailbreak", o);
+  ASSERT_EQ(l.items.size(), 3u);
+  EXPECT_EQ(l.items[2].messages[0].content, "harmful 61");
+  o.limit = -1;
+  o.reference_subset = false;
+  EXPECT_EQ(load_benchmark("wildjailbreak", o).items.size(), 300u);
+
+  // --shuffle-seed on a user file: default_rng(7).permutation(5) = 2 0 4 1 3.
+  write_file_atomic(dir + "/u.jsonl", "{\"prompt\": \"p0\"}\n{\"prompt\": \"p1\"}\n{\"prompt\": \"p2\"}\n"
+                                      "{\"prompt\": \"p3\"}\n{\"prompt\": \"p4\"}\n");
+  LoadOptions u;
+  u.shuffle_seed = 7;
+  Benchmark b = load_benchmark(dir + "/u.jsonl", u);
+  std::string order;
+  for (const auto& it : b.items) order += it.messages[0].content + " ";
+  EXPECT_EQ(order, "p2 p0 p4 p1 p3 ");
 }
 
 }  // namespace

@@ -156,5 +156,45 @@ TEST(ChatClient, RequestBodyHasTheOpenAiFields) {
   EXPECT_EQ(b["response_format"]["type"], "json_object");
 }
 
+
+// A raw prompt goes to the completions path beside the chat one and its reply's choices[0].text is
+// read. Catches a raw prompt sent to /chat/completions (404 here), sent as "messages", or a reply
+// read from choices[0].message (empty content).
+TEST(ChatClient, RawPromptGoesToCompletionsAndReadsTheText) {
+  httplib::Server server;
+  std::atomic<int> chat_calls{0};
+  for (const char* path : {"/v1/completions", "/x/completions"})
+    server.Post(path, [path](const httplib::Request& req, httplib::Response& res) {
+      const json b = json::parse(req.body);
+      const std::string body = json({{"choices", {{{"text", std::string(path) + " got " + b.at("prompt").get<std::string>() +
+                                                                 (b.contains("messages") ? " and messages" : "")},
+                                                   {"finish_reason", "length"}}}}})
+                                   .dump();
+      res.set_content(body, "application/json");
+    });
+  server.Post("/v1/chat/completions", [&](const httplib::Request&, httplib::Response& res) {
+    ++chat_calls;
+    res.set_content(R"({"choices":[{"message":{"content":"chat"},"finish_reason":"stop"}]})", "application/json");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { server.listen_after_bind(); });
+  for (int i = 0; i < 500 && !server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+
+  ChatRequest r = request("m", "ignored");
+  r.prompt = "<|User|>hi<|Assistant|><think>\n Sure";
+  EXPECT_EQ(chat_request_body(r)["prompt"], r.prompt);
+  EXPECT_FALSE(chat_request_body(r).contains("messages"));
+  ChatReply a = ChatClient(fast(url + "/v1")).complete(r);
+  EXPECT_EQ(a.content, "/v1/completions got " + r.prompt);
+  EXPECT_EQ(a.finish_reason, "length");
+  ChatReply b = ChatClient(fast(url + "/x/chat/completions")).complete(r);
+  EXPECT_EQ(b.content, "/x/completions got " + r.prompt);
+  EXPECT_EQ(ChatClient(fast(url)).complete(request("m")).content, "chat");
+  EXPECT_EQ(chat_calls.load(), 1);
+  server.stop();
+  t.join();
+}
+
 }  // namespace
 }  // namespace safekey::net

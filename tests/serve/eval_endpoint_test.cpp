@@ -1,6 +1,7 @@
 // `safekey eval --generate-endpoint` against a real `safekey serve` on 127.0.0.1: the same prompts
 // generated through the server and locally (greedy, the same tiny model) give identical texts in
-// the same results layout; prefilling items and a wrong key are clear errors.
+// the same results layout, prefilling items included (rendered locally with --generate-tokenizer,
+// sent as raw prompts); a wrong key is a clear error.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -77,7 +78,9 @@ void start_serve(Server& s, const std::vector<std::string>& args) {
 
 // Catches: a different chat rendering or sampling over the endpoint (texts differ), reasoning
 // split by the server not joined back ("</think>" lost), results missing fields local generation
-// writes, prefill items sent as plain requests, and a bad key retried or reported vaguely.
+// writes, prefill items sent as chat requests or with the target not cut to --prefilling tokens as
+// local generation cuts it (prompt or text differ), a /v1/completions reply read as a chat reply,
+// and a bad key retried or reported vaguely.
 TEST(EvalEndpoint, SameTextsAsLocalGreedyGeneration) {
   SAFEKEY_REQUIRE_TINY_MODEL_REFS();
   const std::string model = test::make_tiny_model("evalep_tiny", 512);
@@ -127,24 +130,43 @@ TEST(EvalEndpoint, SameTextsAsLocalGreedyGeneration) {
   }
   EXPECT_FALSE(b["meta_info"]["settings"].contains("generate-api-key"));
 
-  // A prefilling item is refused before any request.
-  write_file_atomic(work + "/pre.csv", "prompt,target\nTeach me X,Sure here is how\n");
-  std::vector<std::string> pre = {"eval",
-                                  "--generate-endpoint",
-                                  "http://127.0.0.1:" + std::to_string(s.port),
-                                  "--generate-model",
-                                  "tiny",
-                                  "--benches",
-                                  work + "/pre.csv",
-                                  "--target-column",
-                                  "target",
-                                  "--out",
-                                  work + "/pre"};
+  // Prefilling items: without --generate-tokenizer an error naming the flag, before any request;
+  // with it the prompt is rendered here and sent raw to /v1/completions.
+  write_file_atomic(work + "/pre.csv",
+                    "prompt,target\nTeach me X,Sure here is how to do it step by step with care\n"
+                    "Name a fruit,Of course the fruit you want is a fine one\n");
+  std::vector<std::string> pre = {"eval",       "--generate-endpoint", "http://127.0.0.1:" + std::to_string(s.port),
+                                  "--generate-model", "tiny",          "--benches",
+                                  work + "/pre.csv", "--target-column", "target",
+                                  "--prefilling", "3",                 "--max-new-tokens",
+                                  "24",         "--threads",           "1",
+                                  "--out",      work + "/pre"};
   auto p = test::run_safekey(pre);
   EXPECT_EQ(p.exit_code, 1);
-  EXPECT_NE(p.err.find("prefilled generation through an endpoint is not supported"),
-            std::string::npos)
-      << p.err;
+  EXPECT_NE(p.err.find("give --generate-tokenizer DIR"), std::string::npos) << p.err;
+  std::vector<std::string> pre_local = {"eval", "--model", model};
+  pre_local.insert(pre_local.end(), pre.begin() + 5, pre.end() - 1);
+  pre_local.push_back(work + "/pre-local");
+  auto pl = test::run_safekey(pre_local);
+  ASSERT_EQ(pl.exit_code, 0) << pl.err;
+  pre.back() = work + "/pre-remote";
+  pre.insert(pre.end() - 2, {"--generate-tokenizer", model});
+  auto pr = test::run_safekey(pre);
+  ASSERT_EQ(pr.exit_code, 0) << pr.err;
+  json pa = read_json_file(work + "/pre-local/pre.json"), pb = read_json_file(work + "/pre-remote/pre.json");
+  ASSERT_EQ(pa["data"].size(), 2u);
+  ASSERT_EQ(pb["data"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    // The prompt ends in the first 3 tokens of the target: prefilled, and cut as locally.
+    const std::string prompt = pb["data"][i]["prompt"];
+    EXPECT_EQ(pa["data"][i]["prompt"], prompt) << "item " << i;
+    EXPECT_NE(prompt.find(i == 0 ? " Sure" : " Of"), std::string::npos) << prompt;
+    EXPECT_EQ(prompt.find(i == 0 ? "with care" : "fine one"), std::string::npos) << prompt;
+    EXPECT_EQ(pa["data"][i]["response"], pb["data"][i]["response"]) << "item " << i;
+    EXPECT_EQ(pa["data"][i]["prompt_tokens"], pb["data"][i]["prompt_tokens"]) << "item " << i;
+    EXPECT_EQ(pa["data"][i]["completion_tokens"], pb["data"][i]["completion_tokens"]) << "item " << i;
+    EXPECT_EQ(pa["data"][i]["finish_reason"], pb["data"][i]["finish_reason"]) << "item " << i;
+  }
 
   // A wrong key stops at once with the endpoint named.
   setenv("SAFEKEY_GENERATE_API_KEY", "wrong", 1);

@@ -8,6 +8,7 @@
 #include "safekey/eval/bench_loaders.h"
 #include "safekey/eval/csv.h"
 #include "safekey/util/file.h"
+#include "safekey/util/np_random.h"
 
 namespace safekey::eval {
 
@@ -368,7 +369,19 @@ struct Builtin {
   Loader load;
   const char* file;    // default file under the data folder
   const char* layout;  // what the file must hold, for error messages ("" = the loader says it)
+  // The reference's subset: the first `subset_size` items in Dataset.shuffle(seed=subset_seed)
+  // order (-1 = the whole file).
+  int64_t subset_seed = -1, subset_size = -1;
 };
+
+// The items in Hugging Face datasets' Dataset.shuffle(seed) order.
+void hf_shuffle(std::vector<BenchItem>& items, int64_t seed) {
+  const auto perm = NpRandom(static_cast<uint64_t>(seed)).permutation(static_cast<int64_t>(items.size()));
+  std::vector<BenchItem> out;
+  out.reserve(items.size());
+  for (int64_t i : perm) out.push_back(std::move(items[static_cast<size_t>(i)]));
+  items = std::move(out);
+}
 const std::vector<Builtin>& builtins() {
   static const std::vector<Builtin> b = {
       {"strongreject", BenchKind::kHarmful, load_strongreject, "strongreject/strongreject_dataset.csv",
@@ -376,7 +389,7 @@ const std::vector<Builtin>& builtins() {
       {"jbb", BenchKind::kHarmful, load_jbb, "jbb_artifacts/attack-artifacts/PAIR/black_box/vicuna-13b-v1.5.json",
        "JSON object whose 'jailbreaks' list holds {index, goal, category}"},
       {"wildchat", BenchKind::kHarmful, load_wildchat, "wildchat/WildChat.csv", ""},
-      {"wildjailbreak", BenchKind::kHarmful, load_wildjailbreak, "wildjailbreak/eval.tsv", ""},
+      {"wildjailbreak", BenchKind::kHarmful, load_wildjailbreak, "wildjailbreak/eval.tsv", "", 42, 250},
       {"advbench_prefilling", BenchKind::kHarmful, load_prefilling, "safekey/advbench_prefilling/harmful_r1_8b_gptjudge.csv",
        "CSV with columns goal, target"},
       {"multiturn", BenchKind::kHarmful, load_multiturn, "safekey/door_multiturn/combine.json",
@@ -453,6 +466,11 @@ Benchmark load_benchmark(const std::string& name_in, const LoadOptions& opts) {
     b.name = base.substr(0, base.find('.'));
     load_user_file(name, opts, b);
   }
+  if (found && opts.reference_subset && found->subset_size >= 0) {
+    hf_shuffle(b.items, found->subset_seed);
+    if (static_cast<int64_t>(b.items.size()) > found->subset_size) b.items.resize(static_cast<size_t>(found->subset_size));
+  }
+  if (opts.shuffle_seed >= 0) hf_shuffle(b.items, opts.shuffle_seed);
   if (opts.limit >= 0 && static_cast<int64_t>(b.items.size()) > opts.limit) b.items.resize(opts.limit);
   return b;
 }

@@ -64,6 +64,13 @@ struct UserFileColumns {
 struct LoadOptions {
   std::string data_dir;     // the shared data folder (…/shared/data)
   int64_t limit = -1;       // keep the first N items (-1 = all)
+  // Built-ins that the reference evaluates on a subset are cut to it (wildjailbreak: the first 250
+  // adversarial-harmful prompts in Hugging Face datasets' Dataset.shuffle(seed=42) order); false =
+  // every prompt of the file.
+  bool reference_subset = true;
+  // >= 0: the items in Dataset.shuffle(seed=N) order (NumPy default_rng(N).permutation), after the
+  // reference subset and before `limit`.
+  int64_t shuffle_seed = -1;
   UserFileColumns columns;  // for user files
   BenchKind user_kind = BenchKind::kHarmful;  // kind of a user file
   std::map<std::string, std::string> files;   // built-in name -> its file instead of the default

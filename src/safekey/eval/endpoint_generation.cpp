@@ -10,12 +10,18 @@
 namespace safekey::eval {
 
 net::ChatRequest endpoint_request(const BenchItem& item, const EndpointGenerationOptions& opts) {
-  SK_CHECK(item.prefill_target.empty(), "--generate-endpoint: item ", item.id,
-           " is a prefilling attack; prefilled generation through an endpoint is not supported "
-           "(generate this benchmark locally with --model)");
   net::ChatRequest r;
   r.model = opts.model;
-  for (const auto& m : item.messages) r.messages.push_back({m.role, m.content});
+  if (!item.prefill_target.empty()) {
+    SK_CHECK(opts.render != nullptr, "--generate-endpoint: item ", item.id,
+             " is a prefilling attack: its prompt (the chat template's generation prompt, then the first "
+             "--prefilling tokens of the target) must be rendered with the served model's tokenizer; give "
+             "--generate-tokenizer DIR (its tokenizer.json and chat template), or generate locally with --model");
+    r.prompt = opts.render(item);
+    SK_CHECK(!r.prompt.empty(), "--generate-endpoint: item ", item.id, ": the rendered prompt is empty");
+  } else {
+    for (const auto& m : item.messages) r.messages.push_back({m.role, m.content});
+  }
   r.temperature = opts.temperature;
   r.max_tokens = opts.max_tokens;
   r.extra["top_p"] = opts.top_p;
@@ -61,6 +67,7 @@ std::vector<EndpointCompletion> generate_via_endpoint(const std::vector<BenchIte
         net::ChatReply rep = client.complete(reqs[i]);
         EndpointCompletion& c = out[i];
         c.text = text_from_reply(rep);
+        c.prompt = reqs[i].prompt;
         c.finish_reason = rep.finish_reason;
         if (rep.raw.contains("usage") && rep.raw["usage"].is_object()) {
           c.prompt_tokens = rep.raw["usage"].value("prompt_tokens", int64_t{0});

@@ -3,9 +3,12 @@
 // template), a bounded number of requests in flight, retries as the judge client
 // (net/chat_client.h). The reply becomes the same text local generation produces: when the server
 // splits the thinking into `reasoning_content`, text = reasoning + "</think>" + content; otherwise
-// the content as is (a `<think>` block inside it stays). docs/evaluation.md, "Generation through
-// an endpoint".
+// the content as is (a `<think>` block inside it stays). Prefilling items need the served model's
+// tokenizer and chat template: `render` (the CLI's --generate-tokenizer) renders the whole prompt
+// locally, generation prompt and prefill cut to --prefilling tokens as local generation does, and it
+// goes to /v1/completions as a raw prompt. docs/evaluation.md, "Generation through an endpoint".
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,17 +30,20 @@ struct EndpointGenerationOptions {
   int64_t seed = -1;  // -1 = not sent
   std::vector<std::string> stop;
   bool progress = true;
+  // The final prompt text of an item as local generation renders it (chat template, generation
+  // prompt, prefill); set, prefilling items are sent as that raw prompt. Unset, they are an error.
+  std::function<std::string(const BenchItem&)> render;
 };
 
 struct EndpointCompletion {
-  std::string text;  // as local generation's Completion::text
+  std::string text;    // as local generation's Completion::text
+  std::string prompt;  // the raw prompt sent (prefilling items); "" when the server rendered it
   std::string finish_reason;
   int64_t prompt_tokens = 0, completion_tokens = 0;
 };
 
-// The chat request for one item. Items with a prefilling target are refused with an error that
-// says so (a continued assistant message would need the served model's tokenizer to cut the
-// target to --prefilling tokens as the reference does).
+// The request for one item: its messages for /v1/chat/completions, or for a prefilling item the raw
+// prompt opts.render gives it (without a renderer such an item is an error naming the flag).
 net::ChatRequest endpoint_request(const BenchItem& item, const EndpointGenerationOptions& opts);
 
 // The local-generation text from a chat reply (see the header comment).

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <type_traits>
 
 #include "safekey/eval/choice.h"
 #include "safekey/eval/math_grader.h"
@@ -60,6 +61,74 @@ json BenchReport::to_json() const {
     }
   }
   return j;
+}
+
+namespace {
+template <class T>
+T field(const json& j, const char* key, const std::string& where, bool allow_null = false) {
+  const auto it = j.find(key);
+  SK_CHECK(it != j.end(), where, ": missing field '", key, "'");
+  if constexpr (std::is_same_v<T, std::string>) {
+    SK_CHECK(it->is_string(), where, ": field '", key, "' must be a string, got ", it->dump());
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    SK_CHECK(it->is_number_integer() && it->template get<int64_t>() >= 0, where, ": field '", key,
+             "' must be a count (integer >= 0), got ", it->dump());
+  } else {
+    if (allow_null && it->is_null()) return std::numeric_limits<double>::quiet_NaN();
+    SK_CHECK(it->is_number(), where, ": field '", key, "' must be a number", allow_null ? " or null" : "",
+             ", got ", it->dump());
+  }
+  return it->template get<T>();
+}
+}  // namespace
+
+BenchReport BenchReport::from_json(const json& j, const std::string& where) {
+  SK_CHECK(j.is_object(), where, ": must be an object, got ", j.dump());
+  BenchReport r;
+  r.bench = field<std::string>(j, "bench", where);
+  const std::string kind = field<std::string>(j, "kind", where);
+  try {
+    // "code" (HumanEval) is a kind of report rows but not of user files, which bench_kind_from_name reads.
+    r.kind = kind == bench_kind_name(BenchKind::kCode) ? BenchKind::kCode : bench_kind_from_name(kind);
+  } catch (const Error& e) {
+    throw Error(cat(where, ": field 'kind': ", e.what()));
+  }
+  r.metric = field<std::string>(j, "metric", where);
+  r.value = field<double>(j, "value", where, true);
+  r.rule = field<std::string>(j, "rule", where);
+  r.items = field<int64_t>(j, "items", where);
+  r.responses = field<int64_t>(j, "responses", where);
+  if (bench_kind_is_graded(r.kind)) {
+    r.correct = field<int64_t>(j, "correct", where);
+    r.no_answer = field<int64_t>(j, "no_answer", where);
+    if (j.contains("categories")) {
+      SK_CHECK(j["categories"].is_object(), where, ": field 'categories' must be an object");
+      r.categories = j["categories"];
+    }
+  } else {
+    r.judge_key = field<std::string>(j, "judge", where);
+    r.judged = field<int64_t>(j, "judged", where);
+    r.unparsed = field<int64_t>(j, "unparsed", where);
+    r.error = field<int64_t>(j, "error", where);
+    if (r.kind == BenchKind::kHarmful) {
+      r.harmful = field<int64_t>(j, "harmful", where);
+    } else {
+      r.full_refusal = field<int64_t>(j, "full_refusal", where);
+      r.partial_refusal = field<int64_t>(j, "partial_refusal", where);
+      r.full_compliance = field<int64_t>(j, "full_compliance", where);
+    }
+  }
+  return r;
+}
+
+std::vector<BenchReport> read_report_json(const std::string& path) {
+  const json doc = read_json_file(path);
+  SK_CHECK(doc.is_object() && doc.contains("benchmarks") && doc["benchmarks"].is_array(), path,
+           ": not a report.json of `safekey eval` (no 'benchmarks' list)");
+  std::vector<BenchReport> rows;
+  for (size_t i = 0; i < doc["benchmarks"].size(); ++i)
+    rows.push_back(BenchReport::from_json(doc["benchmarks"][i], cat(path, ": benchmarks[", i, "]")));
+  return rows;
 }
 
 void grade_results(json& doc, BenchKind kind) {

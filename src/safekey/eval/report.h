@@ -29,6 +29,9 @@ struct BenchReport {
   double value = 0;    // percent, 0..100 (NaN when nothing was judged)
   json categories = json::object();  // choice kinds: category -> {correct, responses, accuracy}
   json to_json() const;
+  // The inverse of to_json, for report.json files written by `safekey eval`. Throws an Error naming
+  // `where` (e.g. "runs/a/report.json: benchmarks[2]") and the missing or mistyped field.
+  static BenchReport from_json(const json& j, const std::string& where);
 };
 
 // Math and choice kinds: grades every response (answer part) against item["answer"] and writes
@@ -44,6 +47,8 @@ BenchReport summarize_results(const json& doc, const std::string& bench, BenchKi
 std::string report_markdown(const std::vector<BenchReport>& rows, const json& meta);
 json report_json(const std::vector<BenchReport>& rows, const json& meta);
 std::string report_bar_chart_svg(const std::vector<BenchReport>& rows);
+// The rows of a report.json written by write_report (errors name the file, the row and the field).
+std::vector<BenchReport> read_report_json(const std::string& path);
 // Writes report.md, report.json and report.svg into `dir`.
 void write_report(const std::string& dir, const std::vector<BenchReport>& rows, const json& meta);
 

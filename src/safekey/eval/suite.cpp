@@ -1,7 +1,9 @@
 #include "safekey/eval/suite.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "safekey/util/file.h"
 
@@ -108,6 +110,41 @@ std::string suite_markdown(const SuiteTable& t, const json& meta) {
       "\n— = no results for that variant. Per-benchmark counts, judges and rules: each variant's "
       "report.md.\n\n![suite](suite.svg)\n";
   return md;
+}
+
+SuiteTable compare_reports(const std::vector<std::pair<std::string, std::vector<BenchReport>>>& columns) {
+  SuiteTable t;
+  t.suite = "report";
+  std::vector<std::string> seen;
+  std::map<std::string, std::pair<BenchKind, std::string>> kind_of;  // bench -> kind, column
+  for (const auto& [name, rows] : columns) {
+    SK_CHECK(std::find(t.variants.begin(), t.variants.end(), name) == t.variants.end(),
+             "report: two columns are named '", name, "' (name them NAME=DIR)");
+    t.variants.push_back(name);
+    for (const auto& r : rows) {
+      const auto it = kind_of.find(r.bench);
+      if (it == kind_of.end()) {
+        kind_of[r.bench] = {r.kind, name};
+        seen.push_back(r.bench);
+      } else {
+        SK_CHECK(it->second.first == r.kind, "report: benchmark '", r.bench, "' is '", bench_kind_name(r.kind),
+                 "' in ", name, " but '", bench_kind_name(it->second.first), "' in ", it->second.second);
+      }
+    }
+  }
+  for (const auto& b : suite_benchmarks("paper"))
+    if (kind_of.count(b)) t.benches.push_back(b);
+  for (const auto& b : seen)
+    if (std::find(t.benches.begin(), t.benches.end(), b) == t.benches.end()) t.benches.push_back(b);
+  for (const auto& b : t.benches) t.kinds.push_back(kind_of.at(b).first);
+  t.cells.assign(t.benches.size(), std::vector<SuiteCell>(columns.size()));
+  for (size_t v = 0; v < columns.size(); ++v)
+    for (const auto& r : columns[v].second) {
+      const size_t row = static_cast<size_t>(std::find(t.benches.begin(), t.benches.end(), r.bench) - t.benches.begin());
+      SK_CHECK(!t.cells[row][v].present, "report: benchmark '", r.bench, "' appears twice in ", columns[v].first);
+      t.cells[row][v] = {true, r};
+    }
+  return t;
 }
 
 json suite_json(const SuiteTable& t, const json& meta) {

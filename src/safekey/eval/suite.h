@@ -32,6 +32,11 @@ struct SuiteTable {
   std::vector<std::pair<std::string, std::string>> skipped;  // benchmark, why
 };
 
+// Results folders side by side (`safekey report`): one column per (name, rows of its report.json);
+// the rows are every benchmark any column has, the paper suite's first in its order, then the others
+// in the order first seen. A benchmark with different kinds in two columns is an error naming both.
+SuiteTable compare_reports(const std::vector<std::pair<std::string, std::vector<BenchReport>>>& columns);
+
 std::string suite_markdown(const SuiteTable& t, const json& meta);
 json suite_json(const SuiteTable& t, const json& meta);
 // Grouped horizontal bars: one group per benchmark, one bar per variant, 0..100 %.

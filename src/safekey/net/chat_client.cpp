@@ -64,9 +64,13 @@ EndpointUrl parse_endpoint(const std::string& endpoint, const std::string& api_p
 
 json chat_request_body(const ChatRequest& req) {
   json body = {{"model", req.model}, {"temperature", req.temperature}};
-  json msgs = json::array();
-  for (const auto& m : req.messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
-  body["messages"] = std::move(msgs);
+  if (!req.prompt.empty()) {
+    body["prompt"] = req.prompt;
+  } else {
+    json msgs = json::array();
+    for (const auto& m : req.messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
+    body["messages"] = std::move(msgs);
+  }
   if (req.max_tokens > 0) body["max_tokens"] = req.max_tokens;
   if (req.json_mode) body["response_format"] = {{"type", "json_object"}};
   for (auto it = req.extra.begin(); it != req.extra.end(); ++it) body[it.key()] = it.value();
@@ -74,7 +78,15 @@ json chat_request_body(const ChatRequest& req) {
 }
 
 ChatClient::ChatClient(ChatClientOptions opts)
-    : opts_(std::move(opts)), url_(parse_endpoint(opts_.endpoint, "/v1/chat/completions")) {}
+    : opts_(std::move(opts)), url_(parse_endpoint(opts_.endpoint, "/v1/chat/completions")) {
+  // The completions path beside the chat one: ".../chat/completions" given in full becomes
+  // ".../completions".
+  completions_url_ = url_;
+  const std::string chat_tail = "/chat/completions";
+  if (url_.path.size() >= chat_tail.size() &&
+      url_.path.compare(url_.path.size() - chat_tail.size(), chat_tail.size(), chat_tail) == 0)
+    completions_url_.path = url_.path.substr(0, url_.path.size() - chat_tail.size()) + "/completions";
+}
 
 namespace {
 
@@ -96,7 +108,9 @@ std::string error_message(const std::string& body) {
 }  // namespace
 
 ChatReply ChatClient::complete(const ChatRequest& req) const {
-  const std::string where = cat(url_.scheme, "://", url_.host, ":", url_.port, url_.path);
+  const bool raw = !req.prompt.empty();
+  const EndpointUrl& u = raw ? completions_url_ : url_;
+  const std::string where = cat(u.scheme, "://", u.host, ":", u.port, u.path);
   const std::string body = chat_request_body(req).dump();
   httplib::Headers headers;
   if (!opts_.api_key.empty()) headers.emplace("Authorization", "Bearer " + opts_.api_key);
@@ -109,11 +123,11 @@ ChatReply ChatClient::complete(const ChatRequest& req) const {
                                           opts_.max_backoff_ms);
       std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
     }
-    httplib::Client cli(cat(url_.scheme, "://", url_.host, ":", url_.port));
+    httplib::Client cli(cat(u.scheme, "://", u.host, ":", u.port));
     cli.set_connection_timeout(opts_.connect_timeout_s, 0);
     cli.set_read_timeout(opts_.read_timeout_s, 0);
     cli.set_write_timeout(opts_.read_timeout_s, 0);
-    auto res = cli.Post(url_.path, headers, body, "application/json");
+    auto res = cli.Post(u.path, headers, body, "application/json");
     if (!res) {
       last_was_network = true;
       last_failure = cat(where, ": ", httplib::to_string(res.error()),
@@ -146,11 +160,17 @@ ChatReply ChatClient::complete(const ChatRequest& req) const {
     const json& choices = reply.raw.value("choices", json::array());
     SK_CHECK(choices.is_array() && !choices.empty() && choices[0].is_object(), where,
              ": reply has no choices[0]");
-    const json& msg = choices[0].value("message", json::object());
-    SK_CHECK(msg.is_object(), where, ": reply choices[0].message is not an object");
-    if (msg.contains("content") && msg["content"].is_string()) reply.content = msg["content"];
-    if (msg.contains("reasoning_content") && msg["reasoning_content"].is_string())
-      reply.reasoning_content = msg["reasoning_content"];
+    if (raw) {
+      const json& text = choices[0].value("text", json());
+      SK_CHECK(text.is_string(), where, ": reply choices[0].text is not a string");
+      reply.content = text.get<std::string>();
+    } else {
+      const json& msg = choices[0].value("message", json::object());
+      SK_CHECK(msg.is_object(), where, ": reply choices[0].message is not an object");
+      if (msg.contains("content") && msg["content"].is_string()) reply.content = msg["content"];
+      if (msg.contains("reasoning_content") && msg["reasoning_content"].is_string())
+        reply.reasoning_content = msg["reasoning_content"];
+    }
     if (choices[0].contains("finish_reason") && choices[0]["finish_reason"].is_string())
       reply.finish_reason = choices[0]["finish_reason"];
     return reply;

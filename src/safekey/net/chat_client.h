@@ -1,5 +1,5 @@
-// An OpenAI-compatible chat-completions client (POST {endpoint}/v1/chat/completions) on
-// cpp-httplib. Plain http always; https when cpp-httplib was built with OpenSSL (Debian's 0.11
+// An OpenAI-compatible chat-completions client (POST {endpoint}/v1/chat/completions; a request with a
+// raw `prompt` goes to {endpoint}/v1/completions) on cpp-httplib. Plain http always; https when cpp-httplib was built with OpenSSL (Debian's 0.11
 // package is, see CPPHTTPLIB_OPENSSL_SUPPORT; `https_supported()` says so at run time).
 //
 // Failure policy (docs/evaluation.md):
@@ -27,6 +27,9 @@ struct ChatMessage {
 struct ChatRequest {
   std::string model;
   std::vector<ChatMessage> messages;
+  // A prompt rendered by the caller: sent as the "prompt" of /v1/completions instead of "messages"
+  // (the reply's choices[0].text becomes ChatReply::content).
+  std::string prompt;
   double temperature = 0.0;
   int64_t max_tokens = -1;  // -1 = not sent (server default)
   bool json_mode = false;   // sends response_format {"type":"json_object"}
@@ -86,10 +89,11 @@ class ChatClient {
   ChatReply complete(const ChatRequest& req) const;
   const ChatClientOptions& options() const { return opts_; }
   const EndpointUrl& url() const { return url_; }
+  const EndpointUrl& completions_url() const { return completions_url_; }
 
  private:
   ChatClientOptions opts_;
-  EndpointUrl url_;
+  EndpointUrl url_, completions_url_;
 };
 
 // The request body the client sends (exposed for tests and logs).
