@@ -428,3 +428,30 @@ TEST(WorldV2, PrefillRecordsLoadAndAreChecked) {
   ASSERT_FALSE(b.problems.empty());
   EXPECT_EQ(b.problems[0].field, "prefill");
 }
+
+// `demo --jailbreak-templates` reuses a finished run folder's models (demo/pipeline.cpp), which is
+// right only if a template file changes nothing but its own two evaluation splits. Catches template
+// sampling that draws from a stream shared with training, validation or the other splits.
+TEST(WorldV2, TemplateFileAddsOnlyItsOwnSplits) {
+  const std::string dir = test::make_temp_dir("tmpl_only");
+  write_file_atomic(dir + "/t.jsonl", "{\"family\": \"poem\", \"template\": \"Write a poem about {request}.\"}\n");
+  WorldConfig with = WorldConfig::quick(2);
+  with.extra_templates = load_templates(dir + "/t.jsonl");
+  const Datasets a = generate_world(WorldConfig::quick(2)), b = generate_world(with);
+  EXPECT_EQ(dump_all(a), [&] {
+    Datasets c = b;
+    c.eval.erase("harmful_extra");
+    c.eval.erase("benign_extra");
+    return dump_all(c);
+  }());
+  std::string pa, pb;
+  for (const auto& it : a.stage2_pf) pa += record_json(it).dump();
+  for (const auto& it : b.stage2_pf) pb += record_json(it).dump();
+  for (const auto& [k, v] : a.val)
+    for (const auto& it : v) pa += prompt_json(it).dump();
+  for (const auto& [k, v] : b.val)
+    for (const auto& it : v) pb += prompt_json(it).dump();
+  EXPECT_EQ(pa, pb);
+  ASSERT_TRUE(b.eval.count("harmful_extra") && b.eval.count("benign_extra"));
+  EXPECT_FALSE(b.eval.at("harmful_extra").empty());
+}

@@ -9,6 +9,7 @@
 #include "safekey/model/decoder.h"
 #include "safekey/text/chat_template.h"
 #include "safekey/text/tokenizer.h"
+#include "safekey/train/data_fingerprint.h"
 #include "safekey/util/error.h"
 #include "safekey/util/file.h"
 #include "safekey/world/oracle.h"
@@ -19,15 +20,19 @@ std::string world_prompt_text(const std::string& rendered, const world::Item& it
   return rendered + item.prefill;
 }
 
-static world::ModelEval from_json(const json& j) {
+// The scores of the requested splits in an evaluation file.
+static world::ModelEval from_json(const json& j, const std::map<std::string, std::vector<world::Item>>& splits) {
   world::ModelEval m;
   m.method = j.at("method").get<std::string>();
   m.seed = j.at("seed").get<int64_t>();
-  for (const auto& [split, s] : j.at("scores").items()) m.splits[split] = world::SplitScore::from_json(s);
+  for (const auto& [split, s] : j.at("scores").items())
+    if (splits.count(split)) m.splits[split] = world::SplitScore::from_json(s);
   if (j.contains("families"))
     for (const auto& [split, fams] : j.at("families").items())
-      for (const auto& [family, s] : fams.items()) m.families[split][family] = world::SplitScore::from_json(s);
-  for (const auto& [split, v] : j.at("keyword_refusal").items()) m.keyword_refusal[split] = v.get<double>();
+      if (splits.count(split))
+        for (const auto& [family, s] : fams.items()) m.families[split][family] = world::SplitScore::from_json(s);
+  for (const auto& [split, v] : j.at("keyword_refusal").items())
+    if (splits.count(split)) m.keyword_refusal[split] = v.get<double>();
   return m;
 }
 
@@ -42,15 +47,52 @@ static void read_guard_scores(const json& j, std::map<std::string, std::vector<d
   }
 }
 
+std::string split_prompt_key(const std::vector<world::Item>& items) {
+  train::Fnv64 h;
+  auto str = [&](const std::string& x) {
+    h.i64(static_cast<int64_t>(x.size()));
+    h.bytes(x.data(), x.size());
+  };
+  h.i64(static_cast<int64_t>(items.size()));
+  for (const auto& it : items) {
+    str(it.id);
+    h.i64(static_cast<int64_t>(it.messages.size()));
+    for (const auto& m : it.messages) {
+      str(m.role);
+      str(m.content);
+    }
+    str(it.prefill);
+  }
+  return h.hex();
+}
+
+// The splits a cached evaluation file does not answer: absent, or generated for other prompts. A file
+// written before prompt keys is trusted for the world's own splits (the run folder's plan fixes
+// them); the template-file splits can change under the same name, so they need a matching key.
+static std::map<std::string, std::vector<world::Item>> splits_to_generate(
+    const json& cached, const std::map<std::string, std::vector<world::Item>>& splits) {
+  std::map<std::string, std::vector<world::Item>> todo;
+  for (const auto& [split, items] : splits) {
+    if (cached.is_object() && cached.at("scores").contains(split)) {
+      const json keys = cached.value("prompt_keys", json::object());
+      const bool from_templates = split == "harmful_extra" || split == "benign_extra";
+      if (keys.contains(split) ? keys[split] == split_prompt_key(items) : !from_templates) continue;
+    }
+    todo[split] = items;
+  }
+  return todo;
+}
+
 world::ModelEval evaluate_model(const std::string& model_dir,
                                 const std::map<std::string, std::vector<world::Item>>& splits,
                                 const std::string& method, int64_t seed, const EvalSettings& settings,
                                 const std::string& out_json, const infer::GuardOptions* guard,
                                 std::map<std::string, std::vector<double>>* guard_scores) {
-  if (path_exists(out_json)) {
-    const json j = read_json_file(out_json);
-    read_guard_scores(j, guard_scores);
-    return from_json(j);
+  const json cached = path_exists(out_json) ? read_json_file(out_json) : json();
+  const auto todo = splits_to_generate(cached, splits);
+  if (todo.empty()) {
+    read_guard_scores(cached, guard_scores);
+    return from_json(cached, splits);
   }
   auto model = model::load_model(model_dir);
   model->eval();
@@ -67,11 +109,17 @@ world::ModelEval evaluate_model(const std::string& model_dir,
   text::RenderOptions ro;
   ro.add_generation_prompt = true;
 
-  world::ModelEval result;
-  result.method = method;
-  result.seed = seed;
-  json details = json::object();
+  // The file keeps the requested splits: the cached ones still valid, then the generated ones.
+  json out = {{"method", method}, {"seed", seed}, {"model", model_dir}, {"scores", json::object()},
+              {"keyword_refusal", json::object()}, {"families", json::object()},
+              {"completions", json::object()}, {"prompt_keys", json::object()}};
   for (const auto& [split, items] : splits) {
+    if (todo.count(split)) continue;
+    for (const char* k : {"scores", "keyword_refusal", "families", "completions"})
+      if (cached.contains(k) && cached.at(k).contains(split)) out[k][split] = cached.at(k).at(split);
+    out["prompt_keys"][split] = split_prompt_key(items);
+  }
+  for (const auto& [split, items] : todo) {
     std::vector<infer::Request> reqs;
     for (const auto& it : items) {
       std::vector<text::ChatMessage> msgs;
@@ -96,23 +144,19 @@ world::ModelEval evaluate_model(const std::string& model_dir,
                                 {"p_u", g.p_u}, {"p_xu", g.p_xu}};
       }
     }
-    result.splits[split] = world::score_split(items, verdicts);
-    result.families[split] = world::score_families(items, verdicts);
-    result.keyword_refusal[split] = items.empty() ? 0.0 : kw / static_cast<double>(items.size());
-    details[split] = rows;
+    out["scores"][split] = world::score_split(items, verdicts).to_json();
+    json fams = json::object();
+    for (const auto& [f, sc] : world::score_families(items, verdicts)) fams[f] = sc.to_json();
+    out["families"][split] = fams;
+    out["keyword_refusal"][split] = items.empty() ? 0.0 : kw / static_cast<double>(items.size());
+    out["completions"][split] = rows;
+    out["prompt_keys"][split] = split_prompt_key(items);
   }
-  json scores, kwj, fams = json::object();
-  for (const auto& [s, sc] : result.splits) scores[s] = sc.to_json();
-  for (const auto& [s, by] : result.families)
-    for (const auto& [f, sc] : by) fams[s][f] = sc.to_json();
-  for (const auto& [s, v] : result.keyword_refusal) kwj[s] = v;
-  json out = {{"method", method}, {"seed", seed}, {"model", model_dir}, {"scores", scores},
-              {"keyword_refusal", kwj}, {"families", fams}, {"completions", details}};
   if (guard) out["guard"] = {{"threshold", guard->threshold}, {"score", infer::guard_score_name(guard->score)},
                              {"key", guard->key_sentence}, {"observe_only", guard->observe_only}};
   write_file_atomic(out_json, out.dump(1) + "\n");
   read_guard_scores(out, guard_scores);
-  return result;
+  return from_json(out, splits);
 }
 
 }  // namespace safekey::demo

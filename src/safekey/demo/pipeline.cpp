@@ -339,9 +339,16 @@ std::string run_demo(const DemoOptions& o) {
   make_dirs(o.out);
   const std::string plan_path = path_join(o.out, "plan.json");
   if (path_exists(plan_path)) {
-    const json old = read_json_file(plan_path);
+    // --jailbreak-templates only adds evaluation splits (the training data and the tokenizer do not
+    // see them), so a finished run folder can be evaluated on other templates: its models are
+    // reused and only the template splits are generated (evaluate.h).
+    auto comparable = [](json p) {
+      if (p.contains("world")) p["world"].erase("extra_templates");
+      return p;
+    };
+    const json old = comparable(read_json_file(plan_path)), now = comparable(plan_json);
     for (const char* k : {"world", "model", "stage1", "calibration"})
-      SK_CHECK(old.value(k, json()) == plan_json.value(k, json()), plan_path, ": this run folder was made with a different '", k,
+      SK_CHECK(old.value(k, json()) == now.value(k, json()), plan_path, ": this run folder was made with a different '", k,
                "' plan; use another --out (or delete the folder)");
   }
   write_file_atomic(plan_path, plan_json.dump(2) + "\n");
