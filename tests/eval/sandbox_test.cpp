@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <thread>
+
 #include "safekey/util/file.h"
 #include "support/support.h"
 
@@ -192,28 +195,8 @@ TEST(Sandbox, NetworkCallsFail) {
 // refused (seccomp), memory and processes are still capped, a child in the process group dies with
 // the run, and the isolation string says which layers were missing.
 // Catches: fallback layers that only work together with the namespaces.
-// Processes of uid nobody on the machine (zombies included): they count against the RLIMIT_NPROC
-// that every sandboxed program shares under root.
-int nobody_processes() {
-  int n = 0;
-  DIR* d = opendir("/proc");
-  if (!d) return 0;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    const std::string status = std::string("/proc/") + e->d_name + "/status";
-    if (!path_exists(status)) continue;
-    const std::string text = read_file(status);
-    if (text.find("\nUid:\t65534\t") != std::string::npos) ++n;
-  }
-  closedir(d);
-  return n;
-}
-
 TEST(Sandbox, FallbackWithoutNamespacesStillContainsNetworkMemoryAndTheProcessGroup) {
   REQUIRE_PYTHON();
-  // Without a PID namespace the fork below counts against nobody's process limit together with
-  // whatever an earlier test (the fork bomb) left dying: wait until those are gone (bounded).
-  for (int i = 0; i < 250 && nobody_processes() > 0; ++i) usleep(20000);
   auto o = opts(2);
   o.namespaces = false;
   auto net = run_python_sandboxed(
@@ -226,8 +209,8 @@ TEST(Sandbox, FallbackWithoutNamespacesStillContainsNetworkMemoryAndTheProcessGr
   o.memory_mb = 512;
   auto mem = run_python_sandboxed("x = bytearray(2 << 30)\n", o);
   EXPECT_NE(mem.err.find("MemoryError"), std::string::npos) << mem.err;
-  // The fork may be refused (EAGAIN) by the RLIMIT_NPROC all of nobody's processes share; the
-  // program then sleeps alone, and the kill at the timeout is still what ends it.
+  // Not as root, the fork may be refused (EAGAIN) by the RLIMIT_NPROC the user's other processes
+  // share; the program then sleeps alone, and the kill at the timeout is still what ends it.
   auto kid = run_python_sandboxed(
       "import os, time\ntry:\n    pid = os.fork()\nexcept OSError:\n    pid = 1\nif pid == 0:\n    time.sleep(1000)\n"
       "time.sleep(1000)\n",
@@ -246,13 +229,13 @@ TEST(Sandbox, MissingInterpreterIsASetupError) {
   EXPECT_NE(r.setup_error.find("no-such-python-xyz"), std::string::npos) << r.setup_error;
 }
 
-// Under root the program runs as uid nobody. A `python3` found on PATH in a private folder (as a
-// pyenv shim under /root is) cannot be run by nobody: the system interpreter is used instead, and
-// the same interpreter named by its path is a setup error saying why.
+// Under root the program runs as a uid of its own. A `python3` found on PATH in a private folder (as
+// a pyenv shim under /root is) cannot be run by it: the system interpreter is used instead, and the
+// same interpreter named by its path is a setup error saying why.
 // Catches: every HumanEval program scored as failed because exec was refused (what happened with
 // the pyenv shim before), or a silent switch away from an interpreter the user named explicitly.
 TEST(Sandbox, InterpreterInAPrivateFolderFallsBackOrIsNamed) {
-  if (geteuid() != 0) GTEST_SKIP() << "only root drops to uid nobody";
+  if (geteuid() != 0) GTEST_SKIP() << "only root drops to a uid of its own";
   if (!path_exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
   const std::string dir = test::make_temp_dir("sandbox_private_python");
   const std::string shim = dir + "/python3";
@@ -271,8 +254,58 @@ TEST(Sandbox, InterpreterInAPrivateFolderFallsBackOrIsNamed) {
   EXPECT_EQ(r.out, "42\n");
   o.python = shim;
   auto named = run_python_sandboxed("print(1)\n", o);
-  EXPECT_NE(named.setup_error.find("cannot be run by uid nobody"), std::string::npos) << named.setup_error;
+  EXPECT_NE(named.setup_error.find("cannot be run by an unprivileged user"), std::string::npos) << named.setup_error;
   EXPECT_NE(named.setup_error.find(shim), std::string::npos) << named.setup_error;
+}
+
+// Under root two runs at once have their own uids, so their own process limits: a fork bomb
+// contained in one (no namespaces, so RLIMIT_NPROC is what stops it) leaves the other free to fork,
+// and nothing of either is left running afterwards. Catches one uid shared by every run (as uid
+// nobody was: the second run's forks were refused while the bomb held the limit) and a run uid
+// whose processes outlive the run.
+TEST(Sandbox, ConcurrentRunsHaveTheirOwnUidAndProcessLimit) {
+  REQUIRE_PYTHON();
+  if (geteuid() != 0) GTEST_SKIP() << "only root runs each program as a uid of its own";
+  auto o = opts(3);
+  o.namespaces = false;
+  o.max_processes = 16;
+  SandboxResult bomb;
+  std::thread t([&] {
+    bomb = run_python_sandboxed(
+        "import os, time\nopen('uid', 'w').write(str(os.getuid()))\nwhile True:\n    try:\n        os.fork()\n"
+        "    except OSError:\n        time.sleep(0.01)\n",
+        [&] { auto b = o; b.keep_dir = true; return b; }());
+  });
+  usleep(700000);  // the bomb holds its limit by now
+  auto calm = run_python_sandboxed(
+      "import os\npids = [os.fork() for _ in range(4)]\nfor p in pids:\n    if p == 0:\n        os._exit(0)\n"
+      "for p in pids:\n    os.waitpid(p, 0)\nprint('forked', os.getuid())\n",
+      o);
+  t.join();
+  EXPECT_EQ(calm.exit_code, 0) << calm.err;
+  ASSERT_EQ(calm.out.rfind("forked ", 0), 0u) << calm.out << calm.err;
+  EXPECT_TRUE(calm.isolation.own_uid) << calm.isolation.describe();
+  EXPECT_TRUE(bomb.timed_out);
+  const std::string bomb_uid = read_file(bomb.dir + "/uid");
+  EXPECT_NE(calm.out, "forked " + bomb_uid + "\n") << "both runs had the same uid";
+  EXPECT_NE(bomb_uid, "0");
+  auto processes_of_uid = [&] {
+    int n = 0;
+    DIR* d = opendir("/proc");
+    if (!d) return 0;
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      const std::string status = std::string("/proc/") + e->d_name + "/status";
+      if (path_exists(status) && read_file(status).find("\nUid:\t" + bomb_uid + "\t") != std::string::npos) ++n;
+    }
+    closedir(d);
+    return n;
+  };
+  // SIGKILL is asynchronous and the killed processes are reaped by init: bounded wait.
+  for (int i = 0; i < 250 && processes_of_uid() > 0; ++i) usleep(20000);
+  EXPECT_EQ(processes_of_uid(), 0) << "processes of the bomb's uid outlived the run";
+  std::error_code ec;
+  std::filesystem::remove_all(bomb.dir, ec);
 }
 
 }  // namespace

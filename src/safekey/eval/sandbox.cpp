@@ -6,9 +6,9 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -25,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 #include "safekey/util/error.h"
@@ -41,7 +43,7 @@ std::string SandboxIsolation::describe() const {
   add(net_ns, "netns");
   add(pid_ns, "pidns");
   add(read_only_fs, "ro-fs");
-  add(dropped_to_nobody, "nobody");
+  add(own_uid, "own-uid");
   add(seccomp_no_inet, "seccomp-no-inet");
   return s.empty() ? "rlimits-only" : s + "+rlimits";
 }
@@ -76,7 +78,7 @@ struct ChildRecord {
   int32_t value;
   char text[120];
 };
-enum : uint8_t { kUserNs = 1, kNetNs = 2, kPidNs = 4, kRoFs = 8, kNobody = 16, kSeccomp = 32 };
+enum : uint8_t { kUserNs = 1, kNetNs = 2, kPidNs = 4, kRoFs = 8, kOwnUid = 16, kSeccomp = 32 };
 
 void child_write(int fd, char kind, uint8_t flags, int32_t value, const char* text) {
   ChildRecord r;
@@ -147,10 +149,10 @@ struct ChildPlan {
   char* const* argv;
   char* const* envp;
   int in_fd, out_fd, err_fd, info_fd;
-  bool drop_to_nobody;
+  bool drop_root;
   bool namespaces;
-  uid_t nobody_uid;
-  gid_t nobody_gid;
+  uid_t run_uid;
+  gid_t run_gid;
   rlim_t cpu_s, as_bytes, fsize_bytes, nproc;
 };
 
@@ -162,15 +164,15 @@ struct ChildPlan {
   dup2(p.err_fd, 2);
   syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
   uint8_t flags = 0;
-  if (p.drop_to_nobody) {
-    if (setgroups(0, nullptr) != 0 || setgid(p.nobody_gid) != 0 || setuid(p.nobody_uid) != 0) {
-      child_write(p.info_fd, 'E', 0, errno, "could not switch to uid nobody");
+  if (p.drop_root) {
+    if (setgroups(0, nullptr) != 0 || setgid(p.run_gid) != 0 || setuid(p.run_uid) != 0) {
+      child_write(p.info_fd, 'E', 0, errno, "could not switch to the run's own uid");
       _exit(126);
     }
-    flags |= kNobody;
+    flags |= kOwnUid;
   }
   if (!p.namespaces) {
-    // The fallback: rlimits, uid nobody under root and the seccomp filter only.
+    // The fallback: rlimits, the run's own uid under root and the seccomp filter only.
   } else if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID) == 0) {
     flags |= kUserNs | kNetNs | kPidNs;
   } else if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS) == 0) {
@@ -231,7 +233,7 @@ std::string tail_of_file(const std::string& path, size_t max_bytes) {
 
 namespace {
 
-// Whether a user that is neither owner nor group member (uid nobody) may execute `path`: every
+// Whether a user that is neither owner nor group member (the run's uid) may execute `path`: every
 // directory on its real path searchable by others and the file executable by others.
 bool executable_by_others(const std::string& path) {
   std::error_code ec;
@@ -248,6 +250,66 @@ bool executable_by_others(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+// Under root every run gets a uid (and gid) of its own from [kRunUidBase, kRunUidBase + kRunUidSlots),
+// claimed across processes by an exclusive lock on one file per uid. RLIMIT_NPROC counts the
+// processes of a uid, so a fork bomb in one run cannot starve the runs beside it (with one shared
+// uid such as nobody it did), and whatever a run leaves behind is killed by uid.
+constexpr uid_t kRunUidBase = 0x5afe0000;  // 1526595584: far above the uids of real accounts
+constexpr int kRunUidSlots = 4096;
+
+// SIGKILL to every process of `uid` (a child that becomes `uid` and signals -1). Bounded: the
+// helper does nothing that can block.
+void kill_all_of(uid_t uid, gid_t gid) {
+  const pid_t k = fork();
+  if (k == 0) {
+    if (setgroups(0, nullptr) == 0 && setgid(gid) == 0 && setuid(uid) == 0) kill(-1, SIGKILL);
+    _exit(0);
+  }
+  if (k > 0)
+    while (waitpid(k, nullptr, 0) < 0 && errno == EINTR) {
+    }
+}
+
+class RunUid {
+ public:
+  // Claims a free uid (lock files in `lock_dir`) and kills anything still running under it.
+  explicit RunUid(const std::string& lock_dir) {
+    static std::atomic<unsigned> counter{0};
+    SK_CHECK(mkdir(lock_dir.c_str(), 0700) == 0 || errno == EEXIST, "sandbox: cannot make ", lock_dir, ": ",
+             std::strerror(errno));
+    const unsigned start = static_cast<unsigned>(getpid()) * 7919u + counter++;
+    for (int i = 0; i < kRunUidSlots && fd_ < 0; ++i) {
+      const int slot = static_cast<int>((start + static_cast<unsigned>(i)) % kRunUidSlots);
+      const std::string path = cat(lock_dir, "/", slot, ".lock");
+      const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (fd < 0) continue;
+      if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        fd_ = fd;
+        uid_ = kRunUidBase + static_cast<uid_t>(slot);
+      } else {
+        close(fd);
+      }
+    }
+    SK_CHECK(fd_ >= 0, "sandbox: no free run uid (", kRunUidSlots, " runs at once?) under ", lock_dir);
+    kill_all_of(uid_, uid_);
+  }
+  ~RunUid() {
+    kill_all_of(uid_, uid_);
+    close(fd_);
+  }
+  RunUid(const RunUid&) = delete;
+  RunUid& operator=(const RunUid&) = delete;
+  uid_t uid() const { return uid_; }
+
+ private:
+  int fd_ = -1;
+  uid_t uid_ = 0;
+};
+
+}  // namespace
+
 SandboxResult run_python_sandboxed(const std::string& program, const SandboxOptions& opts) {
   SandboxResult res;
   std::string exe = resolve_executable(opts.python);
@@ -255,8 +317,8 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxOpti
     res.setup_error = "python interpreter '" + opts.python + "' not found (set --sandbox-python)";
     return res;
   }
-  // Under root the program runs as uid nobody, which cannot enter e.g. /root: a `python3` found on
-  // PATH there (a pyenv shim) is replaced by the system's; an explicit path is an error.
+  // Under root the program runs as a uid of its own, which cannot enter e.g. /root: a `python3` found
+  // on PATH there (a pyenv shim) is replaced by the system's; an explicit path is an error.
   if (geteuid() == 0 && !executable_by_others(exe)) {
     std::string fallback;
     if (opts.python.find('/') == std::string::npos)
@@ -267,7 +329,8 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxOpti
         }
     if (fallback.empty()) {
       res.setup_error = "python interpreter '" + exe +
-                        "' cannot be run by uid nobody (the sandbox drops root to nobody); set --sandbox-python "
+                        "' cannot be run by an unprivileged user (under root the sandbox runs each program as a uid of "
+                        "its own); set --sandbox-python "
                         "to an interpreter outside private folders, e.g. /usr/bin/python3";
       return res;
     }
@@ -288,18 +351,13 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxOpti
   write_file_atomic(prog_path, program);
 
   const bool root = geteuid() == 0;
-  uid_t nobody_uid = 65534;
-  gid_t nobody_gid = 65534;
+  std::unique_ptr<RunUid> run_uid;
+  uid_t uid = geteuid();
   if (root) {
-    struct passwd pw, *found = nullptr;
-    char buf[1024];
-    if (getpwnam_r("nobody", &pw, buf, sizeof buf, &found) == 0 && found) {
-      nobody_uid = pw.pw_uid;
-      nobody_gid = pw.pw_gid;
-    }
-    SK_CHECK(chown(res.dir.c_str(), nobody_uid, nobody_gid) == 0 &&
-                 chown(prog_path.c_str(), nobody_uid, nobody_gid) == 0,
-             "sandbox: cannot hand ", res.dir, " to uid nobody: ", std::strerror(errno));
+    run_uid = std::make_unique<RunUid>(base + "/safekey-sandbox-uids");
+    uid = run_uid->uid();
+    SK_CHECK(chown(res.dir.c_str(), uid, uid) == 0 && chown(prog_path.c_str(), uid, uid) == 0,
+             "sandbox: cannot hand ", res.dir, " to the run's uid ", uid, ": ", std::strerror(errno));
     chmod(prog_path.c_str(), 0644);
   }
   // Captured output lives beside the program (bounded by RLIMIT_FSIZE).
@@ -338,8 +396,8 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxOpti
                  info[1],
                  root,
                  opts.namespaces,
-                 nobody_uid,
-                 nobody_gid,
+                 uid,
+                 uid,
                  static_cast<rlim_t>(std::ceil(timeout_s)) + 1,
                  static_cast<rlim_t>(opts.memory_mb) << 20,
                  static_cast<rlim_t>(opts.file_size_mb) << 20,
@@ -379,7 +437,7 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxOpti
     iso.net_ns |= (r.flags & kNetNs) != 0;
     iso.pid_ns |= (r.flags & kPidNs) != 0;
     iso.read_only_fs |= (r.flags & kRoFs) != 0;
-    iso.dropped_to_nobody |= (r.flags & kNobody) != 0;
+    iso.own_uid |= (r.flags & kOwnUid) != 0;
     iso.seccomp_no_inet |= (r.flags & kSeccomp) != 0;
     if (r.kind == 'E') setup_error = cat(r.text, ": ", std::strerror(r.value));
     if (r.kind == 'P') prog_pid = r.value;
@@ -419,6 +477,7 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxOpti
   while (info_open) read_records(0);  // the child is gone: every record is in the pipe
   close(info[0]);
   kill(-pid, SIGKILL);  // anything the program left behind in its process group
+  run_uid.reset();      // and, under root, anything else still running under the run's uid
   res.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const int st = have_status ? prog_status : status;

@@ -4,8 +4,9 @@
 //   - its own fresh temp folder as working directory, HOME and TMPDIR; an empty environment
 //     (PATH=/usr/bin:/bin, LANG=C.UTF-8 only); the program is run with `python3 -I`;
 //   - rlimits: CPU seconds, address space, file size, open files, processes, no core dumps;
-//   - run as uid/gid `nobody` when started as root (root ignores RLIMIT_NPROC and may write
-//     anywhere);
+//   - under root, run as a uid/gid of its own (claimed per run from a reserved range): root ignores
+//     RLIMIT_NPROC and may write anywhere, and a uid shared by concurrent runs (such as nobody)
+//     would share their process limit; whatever the run leaves behind is killed by uid;
 //   - where unprivileged user namespaces work: new user, network (no interfaces but a down
 //     loopback), mount and PID namespaces; the whole file system is remounted read-only except the
 //     run's temp folder, and the program runs as PID 1 of its own PID namespace, so every process
@@ -39,7 +40,7 @@ struct SandboxIsolation {
   bool net_ns = false;        // new network namespace: no network at all
   bool pid_ns = false;        // own PID namespace: the process tree dies with the program
   bool read_only_fs = false;  // everything read-only but the run folder
-  bool dropped_to_nobody = false;
+  bool own_uid = false;  // under root: ran as a uid of its own
   bool seccomp_no_inet = false;  // socket() refused except AF_UNIX
   std::string describe() const;  // "userns+netns+pidns+ro-fs+seccomp" or "rlimits-only ..."
 };
