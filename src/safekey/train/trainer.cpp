@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <random>
 
 #include "safekey/dist/env.h"
@@ -178,38 +179,138 @@ struct StepSums {
   }
 };
 
-}  // namespace
 
-TrainResult run_training(const TrainConfig& cfg) {
-  validate_config(cfg);
-  const dist::Env env = dist::read_env();
-  const std::string device_name = rank_device(cfg.device, env);
-  torch::Device device(device_name);
-  const bool cuda = device.is_cuda();
-  const std::string dtype_name = cfg.dtype == "auto" ? (cuda ? "bfloat16" : "float32") : cfg.dtype;
+// run_training as a recipe: run() reads top to bottom, one named stage per line, and the members
+// carry what one stage hands the next. They are declared in the order the stages create them, so
+// they are destroyed in reverse (the ZeRO-3 layer hooks before the optimizer, the model before the
+// memory meter, the process group last). Every rank runs the same stages, so every collective
+// (the head's broadcast, the per-step all-reduces, the checkpoint's) is met by all ranks in order.
+struct Recipe {
+  explicit Recipe(const TrainConfig& config) : cfg(config) {}
+  Recipe(const Recipe&) = delete;
+  Recipe& operator=(const Recipe&) = delete;
+
+  TrainResult run();
+
+  void setup_rank();
+  void load_model();
+  void load_data();
+  void plan_steps();
+  void make_optimizer();
+  void start_or_resume();
+  void resume();
+  void write_run_files();
+  void print_start();
+  void set_step_options();
+  void train_epochs();
+  void optimizer_step(const std::vector<int64_t>& order, int64_t epoch, int64_t& micro);
+  std::vector<const data::TokenizedExample*> batch_rows(const std::vector<int64_t>& order, int64_t micro_batch) const;
+  torch::Tensor forward_backward(const std::vector<int64_t>& order, int64_t micro, int64_t window,
+                                 const torch::Tensor& weights, StepSums& sums, StepMetrics& m);
+  std::string reduce_step_sums(const torch::Tensor& terms, StepSums& sums, StepMetrics& m, int64_t epoch);
+  void update_weights(StepMetrics& m, int64_t epoch, const std::string& last_good);
+  void record_step(StepMetrics& m, int64_t epoch, Clock::time_point t0);
+  void checkpoint(int64_t epoch, int64_t micro);
+  void write_plot();
+  void finish();
+  const model::ModelConfig& mc() const { return model->config(); }
+
+  const TrainConfig& cfg;
+  // setup_rank
+  dist::Env env;
+  std::string device_name;
+  torch::Device device{torch::kCPU};
+  bool cuda = false;
+  std::string dtype_name;
+  torch::ScalarType dtype = torch::kFloat32;
+  std::shared_ptr<dist::ProcessGroup> group;
+  int W = 1, R = 0;
+  bool main_rank = true;
+  bool quiet = false;  // progress and files come from rank 0
+  std::unique_ptr<tensor::CpuMemoryMeter> meter;
+  // load_model
+  bool zero3 = false;
+  model::DecoderModel model{nullptr};
+  std::unique_ptr<lora::LoraConfig> lora_cfg;
+  int64_t pad_id = 0;
+  // load_data
+  Dataset ds;
+  int64_t truncated = 0, k_cut = 0;
+  int64_t N = 0;
+  DataFingerprint fingerprint;
+  // plan_steps
+  int64_t micro_per_epoch = 0, step_micro = 0, steps_per_epoch = 0, total_steps = 0, warmup_steps = 0;
+  // make_optimizer
+  std::unique_ptr<SafetyHead> head;
+  std::vector<ParamGroup> groups;
+  std::vector<dist::OptimParam> oparams;
+  std::optional<dist::ShardedAdamW> opt;
+  std::unique_ptr<Zero3Layers> zero3_layers;  // the layers gather their parameters around each use
+  // start_or_resume, write_run_files
+  std::string metrics_path;
+  json run_config;
+  TrainerState st;
+  TrainResult res;
+  int64_t load_peak = 0;  // the model and the optimizer's slices, loaded
+  std::vector<double> state_bytes;
+  // train_epochs
+  StepOptions so;
+  Clock::time_point t_start;
+  double elapsed_before = 0;
+  int64_t start_step = 0;
+  bool stop = false;
+  int64_t saved_at = -1;
+  int64_t plot_every = 0;
+};
+
+// The stages of a run, in order; every rank runs all of them.
+TrainResult Recipe::run() {
+  setup_rank();
+  load_model();
+  load_data();
+  plan_steps();
+  make_optimizer();
+  start_or_resume();
+  write_run_files();
+  print_start();
+  set_step_options();
+  train_epochs();
+  finish();
+  return std::move(res);
+}
+
+// This rank: the launcher's environment, its device and dtype, the process group, the output folder,
+// the memory meter and the seed.
+void Recipe::setup_rank() {
+  env = dist::read_env();
+  device_name = rank_device(cfg.device, env);
+  device = torch::Device(device_name);
+  cuda = device.is_cuda();
+  dtype_name = cfg.dtype == "auto" ? (cuda ? "bfloat16" : "float32") : cfg.dtype;
   SK_CHECK(dtype_name == "float32" || cuda, "train: --dtype bfloat16 needs a CUDA device (fp32 on CPU)");
-  const auto dtype = dtype_name == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
-  auto group = dist::ProcessGroup::create(env, {cfg.dist_backend, device_name, cfg.dist_timeout_s});
-  const int W = group->size(), R = group->rank();
-  const bool main_rank = R == 0;
-  const bool quiet = cfg.quiet || !main_rank;  // progress and files come from rank 0
+  dtype = dtype_name == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+  group = dist::ProcessGroup::create(env, {cfg.dist_backend, device_name, cfg.dist_timeout_s});
+  W = group->size();
+  R = group->rank();
+  main_rank = R == 0;
+  quiet = cfg.quiet || !main_rank;
   make_dirs(cfg.output_dir);
   // SAFEKEY_MEMORY_METER=1: count every CPU byte libtorch allocates in this thread from here on and
   // write each rank's peak to memory.json at the end (bench_plan compares it with --plan).
   const char* meter_env = std::getenv("SAFEKEY_MEMORY_METER");
-  std::unique_ptr<tensor::CpuMemoryMeter> meter;
   if (meter_env && std::string(meter_env) == "1") meter = std::make_unique<tensor::CpuMemoryMeter>();
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
+}
 
-  const bool zero3 = cfg.zero_stage == 3;
+// The model in training mode, with LoRA adapters when --lora-r > 0, and the padding id.
+void Recipe::load_model() {
+  zero3 = cfg.zero_stage == 3;
   // In the training dtype on the device, tensor by tensor; at ZeRO-3 the layers only as this rank's
   // slices (zero3.h), so no rank ever holds the whole model.
-  auto model = model::load_model(cfg.model_dir, dtype, device, /*defer_layers=*/zero3);
+  model = model::load_model(cfg.model_dir, dtype, device, /*defer_layers=*/zero3);
   model->train();
   model->set_gradient_checkpointing(cfg.gradient_checkpointing);
-  const auto& mc = model->config();
   // LoRA: the base frozen, adapters attached (drawn from the seed: the same on every rank).
-  std::unique_ptr<lora::LoraConfig> lora_cfg;
   if (cfg.lora_r > 0) {
     lora_cfg = std::make_unique<lora::LoraConfig>();
     lora_cfg->r = cfg.lora_r;
@@ -230,114 +331,133 @@ TrainResult run_training(const TrainConfig& cfg) {
       std::cerr << "train: LoRA r=" << cfg.lora_r << " alpha=" << cfg.lora_alpha << " on " << adapted.size()
                 << " modules, " << trainable << " trainable parameters (the base is frozen)\n";
   }
-  const int64_t pad_id = mc.eos_token_ids.empty() ? 0 : mc.eos_token_ids[0];
+  pad_id = mc().eos_token_ids.empty() ? 0 : mc().eos_token_ids[0];
+}
 
-  // Data: validated, then truncated by the documented policy. Every rank reads all of it and takes
-  // its micro-batches of each step (below).
-  Dataset ds;
+// Data: validated, then truncated by the documented policy, and fingerprinted. Every rank reads all
+// of it and takes its micro-batches of each step (forward_backward).
+void Recipe::load_data() {
   if (!cfg.examples.empty()) {
     ds.examples = cfg.examples;
     ds.format = "in-process";
-    for (const auto& ex : ds.examples) validate_example(ex, mc.vocab_size);
+    for (const auto& ex : ds.examples) validate_example(ex, mc().vocab_size);
   } else if (is_pretokenized_file(cfg.data_path)) {
-    ds = load_pretokenized(cfg.data_path, mc.vocab_size);
+    ds = load_pretokenized(cfg.data_path, mc().vocab_size);
   } else {
     ds = load_record_examples(cfg.data_path, cfg.model_dir, cfg.benign_sources, cfg.skip_invalid,
                               main_rank ? path_join(cfg.output_dir, "skipped_records.json") : "", cfg.max_seq_len,
                               cfg.reference_compat);
-    for (const auto& ex : ds.examples) validate_example(ex, mc.vocab_size);
+    for (const auto& ex : ds.examples) validate_example(ex, mc().vocab_size);
   }
-  int64_t truncated = 0, k_cut = 0;
   for (auto& ex : ds.examples) {
     auto t = truncate_example(ex, cfg.max_seq_len, cfg.reference_compat);
     truncated += t.changed;
     k_cut += t.k_cut;
   }
-  const int64_t N = static_cast<int64_t>(ds.examples.size());
-  const DataFingerprint fingerprint = fingerprint_of(cfg, ds);
+  N = static_cast<int64_t>(ds.examples.size());
+  fingerprint = fingerprint_of(cfg, ds);
+}
+
+// The step schedule: micro-batches per epoch, optimizer steps, warm-up steps.
+void Recipe::plan_steps() {
   // drop_last, as the reference's DataLoader: micro-batches of batch_size rows over the whole data.
-  const int64_t micro_per_epoch = N / cfg.batch_size;
+  micro_per_epoch = N / cfg.batch_size;
   SK_CHECK(micro_per_epoch > 0, "train: ", N, " examples are fewer than one batch of ", cfg.batch_size);
   // One optimizer step takes W·grad_accum micro-batches (the last step of an epoch may take fewer).
-  const int64_t step_micro = cfg.grad_accum * W;
-  const int64_t steps_per_epoch = (micro_per_epoch + step_micro - 1) / step_micro;
-  const int64_t total_steps = cfg.epochs * steps_per_epoch;
-  const int64_t warmup_steps = static_cast<int64_t>(cfg.warmup_ratio * static_cast<double>(total_steps));
+  step_micro = cfg.grad_accum * W;
+  steps_per_epoch = (micro_per_epoch + step_micro - 1) / step_micro;
+  total_steps = cfg.epochs * steps_per_epoch;
+  warmup_steps = static_cast<int64_t>(cfg.warmup_ratio * static_cast<double>(total_steps));
+}
 
-  std::unique_ptr<SafetyHead> head;
+// The safety head (one initialisation, broadcast from rank 0), the sharded AdamW over the model and
+// the head, and at ZeRO-3 the layer hooks that gather each layer's slices around its use.
+void Recipe::make_optimizer() {
   if (cfg.head) {
-    head = std::make_unique<SafetyHead>(mc.hidden_size);
+    head = std::make_unique<SafetyHead>(mc().hidden_size);
     (*head)->to(device);
     (*head)->train();
     torch::NoGradGuard ng;
     for (auto& p : (*head)->parameters()) group->broadcast(p, 0);  // one initialisation on every rank
   }
-  const auto groups = make_param_groups(model, head.get(), cfg.weight_decay, cfg.reference_compat);
-  auto oparams = optim_params(groups);
-  if (zero3) set_deferred_shapes(oparams, mc);
-  dist::ShardedAdamW opt(group, oparams, tensor::AdamWHyper{cfg.beta1, cfg.beta2, cfg.eps},
-                         dist::ShardingOptions{static_cast<int>(cfg.zero_stage),
-                                               static_cast<int64_t>(cfg.dist_bucket_mb * 1024 * 1024),
-                                               zero3 ? layer_units(oparams) : std::vector<int>{}});
-  std::unique_ptr<Zero3Layers> zero3_layers;  // the layers gather their parameters around each use
+  groups = make_param_groups(model, head.get(), cfg.weight_decay, cfg.reference_compat);
+  oparams = optim_params(groups);
+  if (zero3) set_deferred_shapes(oparams, mc());
+  opt.emplace(group, oparams, tensor::AdamWHyper{cfg.beta1, cfg.beta2, cfg.eps},
+              dist::ShardingOptions{static_cast<int>(cfg.zero_stage),
+                                    static_cast<int64_t>(cfg.dist_bucket_mb * 1024 * 1024),
+                                    zero3 ? layer_units(oparams) : std::vector<int>{}});
   if (zero3) {
-    if (!cfg.resume && cfg.resume_from.empty()) load_layer_slices(opt, cfg.model_dir);  // else from the checkpoint
-    zero3_layers = std::make_unique<Zero3Layers>(model, opt, cfg.zero3_prefetch);
+    if (!cfg.resume && cfg.resume_from.empty()) load_layer_slices(*opt, cfg.model_dir);  // else from the checkpoint
+    zero3_layers = std::make_unique<Zero3Layers>(model, *opt, cfg.zero3_prefetch);
   }
+}
 
-  const std::string metrics_path = path_join(cfg.output_dir, "metrics.jsonl");
-  json run_config = cfg.to_json();
+// The trainer state and result before the first step: from the checkpoint with --resume or
+// --resume-from, else a fresh run (an output folder without checkpoints, an empty metrics.jsonl).
+void Recipe::start_or_resume() {
+  metrics_path = path_join(cfg.output_dir, "metrics.jsonl");
+  run_config = cfg.to_json();
   run_config["world_size"] = W;
-  TrainerState st;
   st.total_steps = total_steps;
   st.warmup_steps = warmup_steps;
   st.config = run_config;
   st.data_fingerprint = fingerprint.to_json();
-  TrainResult res;
   res.output_dir = cfg.output_dir;
   res.examples = N;
   res.rank = R;
   res.world_size = W;
   if (cfg.resume || !cfg.resume_from.empty()) {
-    std::string ck = cfg.resume_from;
-    if (ck.empty()) {
-      auto all = list_checkpoints(cfg.output_dir);
-      SK_CHECK(!all.empty(), "train --resume: no complete checkpoint in ", cfg.output_dir);
-      ck = all.back();
-    }
-    TrainerState saved = read_trainer_state(ck);
-    if (!saved.config.contains("world_size")) saved.config["world_size"] = 1;  // written by one process
-    if (!saved.config.contains("zero_stage")) saved.config["zero_stage"] = 0;
-    json now_config = run_config;
-    if (cfg.resume_allow_data_change) saved.config.erase("data_path"), now_config.erase("data_path");
-    std::string diff = config_diff(saved.config, now_config);
-    SK_CHECK(diff.empty(), "train --resume: ", ck, " was written with a different config; these keys differ "
-             "(saved -> now):", diff,
-             saved.config["world_size"] != run_config["world_size"]
-                 ? "\n  (resume with the world size the checkpoint was written with; see docs/distributed.md)"
-                 : "");
-    check_resume_data(saved, fingerprint, ck, cfg.resume_allow_data_change, quiet);
-    set_torch_rng_state(saved.torch_rng_state);  // rank 0's; each rank's own follows from its rng file
-    load_checkpoint_weights(ck, model, head.get(), opt, lora_cfg != nullptr);
-    st.global_step = saved.global_step;
-    st.epoch = saved.epoch;
-    st.micro_in_epoch = saved.micro_in_epoch;
-    st.elapsed_s = saved.elapsed_s;
-    if (main_rank) {
-      truncate_metrics(metrics_path, st.global_step);
-      res.history = read_metrics(metrics_path);
-    }
-    res.last_checkpoint = ck;
-    if (!quiet) std::cerr << "resuming from " << ck << " (step " << st.global_step << ", epoch " << st.epoch + 1 << ")\n";
+    resume();
   } else {
     SK_CHECK(list_checkpoints(cfg.output_dir).empty(), "train: ", cfg.output_dir,
              " already holds checkpoints; pass --resume to continue that run or choose another --output-dir");
     if (main_rank) write_file_atomic(metrics_path, "");
   }
-  const int64_t load_peak = meter ? meter->peak() : 0;  // the model and the optimizer's slices, loaded
+}
+
+// Resume: the checkpoint's config and data must match this run's; then its RNG state, weights,
+// optimizer state, position and (rank 0) metrics up to its step.
+void Recipe::resume() {
+  std::string ck = cfg.resume_from;
+  if (ck.empty()) {
+    auto all = list_checkpoints(cfg.output_dir);
+    SK_CHECK(!all.empty(), "train --resume: no complete checkpoint in ", cfg.output_dir);
+    ck = all.back();
+  }
+  TrainerState saved = read_trainer_state(ck);
+  if (!saved.config.contains("world_size")) saved.config["world_size"] = 1;  // written by one process
+  if (!saved.config.contains("zero_stage")) saved.config["zero_stage"] = 0;
+  json now_config = run_config;
+  if (cfg.resume_allow_data_change) saved.config.erase("data_path"), now_config.erase("data_path");
+  std::string diff = config_diff(saved.config, now_config);
+  SK_CHECK(diff.empty(), "train --resume: ", ck, " was written with a different config; these keys differ "
+           "(saved -> now):", diff,
+           saved.config["world_size"] != run_config["world_size"]
+               ? "\n  (resume with the world size the checkpoint was written with; see docs/distributed.md)"
+               : "");
+  check_resume_data(saved, fingerprint, ck, cfg.resume_allow_data_change, quiet);
+  set_torch_rng_state(saved.torch_rng_state);  // rank 0's; each rank's own follows from its rng file
+  load_checkpoint_weights(ck, model, head.get(), *opt, lora_cfg != nullptr);
+  st.global_step = saved.global_step;
+  st.epoch = saved.epoch;
+  st.micro_in_epoch = saved.micro_in_epoch;
+  st.elapsed_s = saved.elapsed_s;
+  if (main_rank) {
+    truncate_metrics(metrics_path, st.global_step);
+    res.history = read_metrics(metrics_path);
+  }
+  res.last_checkpoint = ck;
+  if (!quiet) std::cerr << "resuming from " << ck << " (step " << st.global_step << ", epoch " << st.epoch + 1 << ")\n";
+}
+
+// run_config.json, flags.json and distributed.json (rank 0), after gathering every rank's optimizer
+// state size (a collective).
+void Recipe::write_run_files() {
+  load_peak = meter ? meter->peak() : 0;
   // Optimizer state per rank (the ZeRO partition), gathered for the record.
-  std::vector<double> state_bytes(static_cast<size_t>(W), 0.0);
-  state_bytes[static_cast<size_t>(R)] = static_cast<double>(opt.state_bytes());
+  state_bytes = std::vector<double>(static_cast<size_t>(W), 0.0);
+  state_bytes[static_cast<size_t>(R)] = static_cast<double>(opt->state_bytes());
   state_bytes = group->all_reduce_sum(state_bytes);
   if (main_rank) {
     write_file_atomic(path_join(cfg.output_dir, "run_config.json"), run_config.dump(1));
@@ -348,21 +468,27 @@ TrainResult run_training(const TrainConfig& cfg) {
                            {"optimizer_state_bytes_per_rank", state_bytes}}
                           .dump(1));
   }
-  if (!quiet) {
-    std::cerr << "train: " << N << " examples (" << ds.format << ")";
-    if (ds.skipped) std::cerr << ", " << ds.skipped << " invalid records skipped (skipped_records.json)";
-    if (truncated) std::cerr << ", " << truncated << " truncated to " << cfg.max_seq_len << " tokens (" << k_cut << " lost part of K)";
-    std::cerr << "; " << micro_per_epoch << " micro-batches of " << cfg.batch_size << " per epoch, "
-              << total_steps << " optimizer steps, warm-up " << warmup_steps << ", " << dtype_name << " on "
-              << device.str() << " (" << runtime::describe() << ")\n";
-    if (env.launched())
-      std::cerr << "train: " << W << " ranks (" << group->backend() << "), " << cfg.batch_size << " rows x "
-                << cfg.grad_accum << " accumulation x " << W << " ranks = " << cfg.batch_size * step_micro
-                << " rows per step; ZeRO stage " << cfg.zero_stage << ", optimizer state "
-                << cat(static_cast<int64_t>(state_bytes[0]) / 1024) << " KiB on rank 0\n";
-  }
+}
 
-  StepOptions so;
+// The start banner: the data, the schedule, the dtype and device, and the ranks when launched.
+void Recipe::print_start() {
+  if (quiet) return;
+  std::cerr << "train: " << N << " examples (" << ds.format << ")";
+  if (ds.skipped) std::cerr << ", " << ds.skipped << " invalid records skipped (skipped_records.json)";
+  if (truncated) std::cerr << ", " << truncated << " truncated to " << cfg.max_seq_len << " tokens (" << k_cut << " lost part of K)";
+  std::cerr << "; " << micro_per_epoch << " micro-batches of " << cfg.batch_size << " per epoch, "
+            << total_steps << " optimizer steps, warm-up " << warmup_steps << ", " << dtype_name << " on "
+            << device.str() << " (" << runtime::describe() << ")\n";
+  if (env.launched())
+    std::cerr << "train: " << W << " ranks (" << group->backend() << "), " << cfg.batch_size << " rows x "
+              << cfg.grad_accum << " accumulation x " << W << " ranks = " << cfg.batch_size * step_micro
+              << " rows per step; ZeRO stage " << cfg.zero_stage << ", optimizer state "
+              << cat(static_cast<int64_t>(state_bytes[0]) / 1024) << " KiB on rank 0\n";
+}
+
+// The step's objectives and loss settings that hold for the whole run (train_epochs switches qmm
+// and head per epoch, optimizer_step sets the loss scale).
+void Recipe::set_step_options() {
   so.qmm_pass = cfg.qmm_no_mask ? QmmPass::NoMask : cfg.qmm_pass;
   so.key_weight = cfg.key_weight;
   so.head_weight = cfg.head_weight;
@@ -371,36 +497,16 @@ TrainResult run_training(const TrainConfig& cfg) {
   so.loss_chunk_tokens = cfg.loss_chunk_tokens;
   so.host_values = false;
   so.uniform_passes = zero3;
-  const auto t_start = Clock::now();
-  const double elapsed_before = st.elapsed_s;
-  const int64_t start_step = st.global_step;
-  bool stop = false;
-  int64_t saved_at = -1;
+}
+
+// The epochs from the start (or resume) position: optimizer steps until the epoch ends or
+// --max-steps is reached, and a checkpoint at each epoch end not already saved.
+void Recipe::train_epochs() {
+  t_start = Clock::now();
+  elapsed_before = st.elapsed_s;
+  start_step = st.global_step;
   // loss_curves.svg, rewritten atomically while training (plot_steps) and at the end.
-  const int64_t plot_every = cfg.plot_steps < 0 ? std::max<int64_t>(1, cfg.logging_steps) : cfg.plot_steps;
-  auto write_plot = [&] {
-    write_file_atomic(path_join(cfg.output_dir, "loss_curves.svg"),
-                      loss_curves_svg(res.history, "SafeKey training: " + cfg.output_dir));
-  };
-
-  auto checkpoint = [&](int64_t epoch, int64_t micro) {
-    TrainerState s = st;
-    if (micro >= micro_per_epoch) {
-      epoch += 1;
-      micro = 0;
-    }
-    s.epoch = epoch;
-    s.micro_in_epoch = micro;
-    s.epoch_order = epoch < cfg.epochs ? epoch_order(N, cfg.seed, epoch, cfg.shuffle) : std::vector<int64_t>{};
-    s.torch_rng_state = get_torch_rng_state();
-    s.elapsed_s = elapsed_before + std::chrono::duration<double>(Clock::now() - t_start).count();
-    res.last_checkpoint = save_checkpoint(cfg.output_dir, model, head.get(), opt, s, cfg.model_dir,
-                                          cfg.save_dtype == "auto" ? "" : cfg.save_dtype, lora_cfg.get());
-    if (main_rank) rotate_checkpoints(cfg.output_dir, cfg.save_total_limit);
-    saved_at = st.global_step;
-    if (!quiet) std::cerr << "saved " << res.last_checkpoint << "\n";
-  };
-
+  plot_every = cfg.plot_steps < 0 ? std::max<int64_t>(1, cfg.logging_steps) : cfg.plot_steps;
   for (int64_t epoch = st.epoch; epoch < cfg.epochs && !stop; ++epoch) {
     const auto order = epoch_order(N, cfg.seed, epoch, cfg.shuffle);
     const bool on = epoch >= cfg.epochs - cfg.last_k_epoch;
@@ -408,94 +514,159 @@ TrainResult run_training(const TrainConfig& cfg) {
     so.head = cfg.head && on;
     int64_t micro = epoch == st.epoch ? st.micro_in_epoch : 0;
     while (micro < micro_per_epoch) {
-      const auto t0 = Clock::now();
-      // The step's micro-batches micro .. micro+window-1 are dealt round-robin: rank R takes R, R+W, ...
-      // Every loss is scaled by 1/window and the gradients are summed over ranks, so the step equals
-      // one process accumulating all `window` micro-batches.
-      const int64_t window = std::min(step_micro, micro_per_epoch - micro);
-      so.loss_scale = 1.0 / static_cast<double>(window);
-      StepMetrics m;
-      StepSums sums;
-      // Loss terms stay on the device and are read once per step (StepOptions::host_values).
-      const double w = 1.0 / static_cast<double>(window);
-      const auto weights = torch::tensor({w, w, w, w, w, w, 1.0, 1.0}, torch::kFloat64).to(device);
-      torch::Tensor terms;
-      for (int64_t round = 0; round * W < window; ++round) {
-        const int64_t j = round * W + R;
-        if (j < window) {
-          std::vector<const data::TokenizedExample*> rows;
-          for (int64_t k = 0; k < cfg.batch_size; ++k)
-            rows.push_back(&ds.examples[static_cast<size_t>(order[static_cast<size_t>((micro + j) * cfg.batch_size + k)])]);
-          Batch b = collate(rows, pad_id);
-          auto r = safekey_step(model, head.get(), b, so);
-          terms = terms.defined() ? terms + r.terms * weights : r.terms * weights;
-          sums.add_counts(r);
-          for (auto& src : b.sources) m.record_ids.push_back(src);
-        } else if (zero3) {
-          // ZeRO-3: a rank without a micro-batch in this round still runs the same passes (their
-          // layers gather collectively), on the step's first micro-batch with a zero loss scale.
-          std::vector<const data::TokenizedExample*> rows;
-          for (int64_t k = 0; k < cfg.batch_size; ++k)
-            rows.push_back(&ds.examples[static_cast<size_t>(order[static_cast<size_t>(micro * cfg.batch_size + k)])]);
-          StepOptions idle = so;
-          idle.loss_scale = 0.0;
-          safekey_step(model, head.get(), collate(rows, pad_id), idle);
-        }
-        opt.accumulate_gradients();  // a collective at ZeRO-2: every rank takes part in every round
-      }
-      std::string bad;  // this rank's terms and records when one of its loss terms is not finite
-      if (!sums.add_terms(terms)) {
-        bad = cat("total ", sums.v[StepSums::kLoss], ", sft ", sums.v[StepSums::kSft], ", qmm ", sums.v[StepSums::kK],
-                  ", head ", sums.v[StepSums::kHead], "; records:");
-        for (auto& x : m.record_ids) bad += " " + x;
-      }
-      sums.v[StepSums::kNonFinite] = bad.empty() ? 0.0 : 1.0;
-      sums.v = group->all_reduce_sum(sums.v);
-      const std::string last_good = res.last_checkpoint.empty() ? "(none yet)" : res.last_checkpoint;
-      if (sums.v[StepSums::kNonFinite] > 0)
-        fail("train: non-finite loss at step ", st.global_step + 1, " (epoch ", epoch + 1, ")",
-             W > 1 ? cat(" on rank ", R) : std::string(), ": ",
-             bad.empty() ? std::string("on another rank (see its message)") : bad,
-             "; the last good checkpoint is ", last_good);
-      sums.fill(m);
-      opt.reduce_gradients();
-      m.grad_norm = opt.clip_grad_norm(cfg.max_grad_norm);
-      SK_CHECK(std::isfinite(m.grad_norm), "train: non-finite gradient norm at step ", st.global_step + 1,
-               " (epoch ", epoch + 1, "); records", W > 1 ? cat(" on rank ", R) : std::string(), ": ",
-               [&] { std::string s; for (auto& x : m.record_ids) s += x + " "; return s; }(),
-               "; the last good checkpoint is ", last_good);
-      m.lr = cfg.lr * lr_lambda(st.global_step, warmup_steps, total_steps, cfg.scheduler == "constant");
-      opt.step(m.lr);
-      opt.zero_grad();
-      m.comm_s = group->take_comm_seconds();
-      st.global_step += 1;
-      micro += window;
-
-      m.step = st.global_step;
-      m.total_steps = total_steps;
-      m.epoch = epoch;
-      m.epochs = cfg.epochs;
-      m.objectives_on = so.qmm || so.head;
-      m.step_s = std::chrono::duration<double>(Clock::now() - t0).count();
-      m.tokens_per_s = m.step_s > 0 ? static_cast<double>(m.tokens) / m.step_s : 0.0;
-      const double run_s = std::chrono::duration<double>(Clock::now() - t_start).count();
-      m.elapsed_s = elapsed_before + run_s;
-      m.eta_s = run_s / static_cast<double>(st.global_step - start_step) * static_cast<double>(total_steps - st.global_step);
-      if (main_rank) {
-        append_metrics_line(metrics_path, m);
-        res.history.push_back(m);
-        if (plot_every > 0 && st.global_step % plot_every == 0) write_plot();
-      }
-      if (!quiet && (st.global_step % std::max<int64_t>(1, cfg.logging_steps) == 0 || st.global_step == total_steps))
-        std::cerr << m.progress_line() << std::endl;
-      if (cfg.on_step) cfg.on_step(m);
-
-      if (cfg.max_steps > 0 && st.global_step >= cfg.max_steps) stop = true;
-      if ((cfg.save_steps > 0 && st.global_step % cfg.save_steps == 0) || stop) checkpoint(epoch, micro);
+      optimizer_step(order, epoch, micro);
       if (stop) break;
     }
     if (!stop && saved_at != st.global_step) checkpoint(epoch, micro_per_epoch);
   }
+}
+
+// One optimizer step over the next window of micro-batches from `micro` (advanced past it), then
+// its metrics and, when due (--save-steps, --max-steps), a checkpoint.
+void Recipe::optimizer_step(const std::vector<int64_t>& order, int64_t epoch, int64_t& micro) {
+  const auto t0 = Clock::now();
+  // The step's micro-batches micro .. micro+window-1 are dealt round-robin: rank R takes R, R+W, ...
+  // Every loss is scaled by 1/window and the gradients are summed over ranks, so the step equals
+  // one process accumulating all `window` micro-batches.
+  const int64_t window = std::min(step_micro, micro_per_epoch - micro);
+  so.loss_scale = 1.0 / static_cast<double>(window);
+  StepMetrics m;
+  StepSums sums;
+  // Loss terms stay on the device and are read once per step (StepOptions::host_values).
+  const double w = 1.0 / static_cast<double>(window);
+  const auto weights = torch::tensor({w, w, w, w, w, w, 1.0, 1.0}, torch::kFloat64).to(device);
+  const torch::Tensor terms = forward_backward(order, micro, window, weights, sums, m);
+  const std::string last_good = reduce_step_sums(terms, sums, m, epoch);
+  update_weights(m, epoch, last_good);
+  st.global_step += 1;
+  micro += window;
+  record_step(m, epoch, t0);
+  if (cfg.max_steps > 0 && st.global_step >= cfg.max_steps) stop = true;
+  if ((cfg.save_steps > 0 && st.global_step % cfg.save_steps == 0) || stop) checkpoint(epoch, micro);
+}
+
+// The batch_size examples of micro-batch `micro_batch` of the epoch's order.
+std::vector<const data::TokenizedExample*> Recipe::batch_rows(const std::vector<int64_t>& order,
+                                                              int64_t micro_batch) const {
+  std::vector<const data::TokenizedExample*> rows;
+  for (int64_t k = 0; k < cfg.batch_size; ++k)
+    rows.push_back(&ds.examples[static_cast<size_t>(order[static_cast<size_t>(micro_batch * cfg.batch_size + k)])]);
+  return rows;
+}
+
+// Forward and backward over this rank's micro-batches of the window, accumulating the gradients
+// after every round; returns this rank's loss terms (weighted, summed, still on the device).
+torch::Tensor Recipe::forward_backward(const std::vector<int64_t>& order, int64_t micro, int64_t window,
+                                       const torch::Tensor& weights, StepSums& sums, StepMetrics& m) {
+  torch::Tensor terms;
+  for (int64_t round = 0; round * W < window; ++round) {
+    const int64_t j = round * W + R;
+    if (j < window) {
+      Batch b = collate(batch_rows(order, micro + j), pad_id);
+      auto r = safekey_step(model, head.get(), b, so);
+      terms = terms.defined() ? terms + r.terms * weights : r.terms * weights;
+      sums.add_counts(r);
+      for (auto& src : b.sources) m.record_ids.push_back(src);
+    } else if (zero3) {
+      // ZeRO-3: a rank without a micro-batch in this round still runs the same passes (their
+      // layers gather collectively), on the step's first micro-batch with a zero loss scale.
+      StepOptions idle = so;
+      idle.loss_scale = 0.0;
+      safekey_step(model, head.get(), collate(batch_rows(order, micro), pad_id), idle);
+    }
+    opt->accumulate_gradients();  // a collective at ZeRO-2: every rank takes part in every round
+  }
+  return terms;
+}
+
+// Sums the step's partial sums over ranks (one all-reduce on every rank) into m; fails when a loss
+// term was not finite on any rank. Returns the last good checkpoint, for the error messages.
+std::string Recipe::reduce_step_sums(const torch::Tensor& terms, StepSums& sums, StepMetrics& m, int64_t epoch) {
+  std::string bad;  // this rank's terms and records when one of its loss terms is not finite
+  if (!sums.add_terms(terms)) {
+    bad = cat("total ", sums.v[StepSums::kLoss], ", sft ", sums.v[StepSums::kSft], ", qmm ", sums.v[StepSums::kK],
+              ", head ", sums.v[StepSums::kHead], "; records:");
+    for (auto& x : m.record_ids) bad += " " + x;
+  }
+  sums.v[StepSums::kNonFinite] = bad.empty() ? 0.0 : 1.0;
+  sums.v = group->all_reduce_sum(sums.v);
+  const std::string last_good = res.last_checkpoint.empty() ? "(none yet)" : res.last_checkpoint;
+  if (sums.v[StepSums::kNonFinite] > 0)
+    fail("train: non-finite loss at step ", st.global_step + 1, " (epoch ", epoch + 1, ")",
+         W > 1 ? cat(" on rank ", R) : std::string(), ": ",
+         bad.empty() ? std::string("on another rank (see its message)") : bad,
+         "; the last good checkpoint is ", last_good);
+  sums.fill(m);
+  return last_good;
+}
+
+// Reduces and clips the gradients (a non-finite norm is an error), then the AdamW step at this
+// step's learning rate.
+void Recipe::update_weights(StepMetrics& m, int64_t epoch, const std::string& last_good) {
+  opt->reduce_gradients();
+  m.grad_norm = opt->clip_grad_norm(cfg.max_grad_norm);
+  SK_CHECK(std::isfinite(m.grad_norm), "train: non-finite gradient norm at step ", st.global_step + 1,
+           " (epoch ", epoch + 1, "); records", W > 1 ? cat(" on rank ", R) : std::string(), ": ",
+           [&] { std::string s; for (auto& x : m.record_ids) s += x + " "; return s; }(),
+           "; the last good checkpoint is ", last_good);
+  m.lr = cfg.lr * lr_lambda(st.global_step, warmup_steps, total_steps, cfg.scheduler == "constant");
+  opt->step(m.lr);
+  opt->zero_grad();
+  m.comm_s = group->take_comm_seconds();
+}
+
+// The step's position and timings into m; rank 0 appends it to metrics.jsonl and the history and
+// rewrites the plot when due; the progress line and the on_step callback.
+void Recipe::record_step(StepMetrics& m, int64_t epoch, Clock::time_point t0) {
+  m.step = st.global_step;
+  m.total_steps = total_steps;
+  m.epoch = epoch;
+  m.epochs = cfg.epochs;
+  m.objectives_on = so.qmm || so.head;
+  m.step_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  m.tokens_per_s = m.step_s > 0 ? static_cast<double>(m.tokens) / m.step_s : 0.0;
+  const double run_s = std::chrono::duration<double>(Clock::now() - t_start).count();
+  m.elapsed_s = elapsed_before + run_s;
+  m.eta_s = run_s / static_cast<double>(st.global_step - start_step) * static_cast<double>(total_steps - st.global_step);
+  if (main_rank) {
+    append_metrics_line(metrics_path, m);
+    res.history.push_back(m);
+    if (plot_every > 0 && st.global_step % plot_every == 0) write_plot();
+  }
+  if (!quiet && (st.global_step % std::max<int64_t>(1, cfg.logging_steps) == 0 || st.global_step == total_steps))
+    std::cerr << m.progress_line() << std::endl;
+  if (cfg.on_step) cfg.on_step(m);
+}
+
+// A checkpoint of the position after micro-batch `micro` of `epoch` (collective: every rank saves
+// its part); rank 0 then drops the oldest past --save-total-limit.
+void Recipe::checkpoint(int64_t epoch, int64_t micro) {
+  TrainerState s = st;
+  if (micro >= micro_per_epoch) {
+    epoch += 1;
+    micro = 0;
+  }
+  s.epoch = epoch;
+  s.micro_in_epoch = micro;
+  s.epoch_order = epoch < cfg.epochs ? epoch_order(N, cfg.seed, epoch, cfg.shuffle) : std::vector<int64_t>{};
+  s.torch_rng_state = get_torch_rng_state();
+  s.elapsed_s = elapsed_before + std::chrono::duration<double>(Clock::now() - t_start).count();
+  res.last_checkpoint = save_checkpoint(cfg.output_dir, model, head.get(), *opt, s, cfg.model_dir,
+                                        cfg.save_dtype == "auto" ? "" : cfg.save_dtype, lora_cfg.get());
+  if (main_rank) rotate_checkpoints(cfg.output_dir, cfg.save_total_limit);
+  saved_at = st.global_step;
+  if (!quiet) std::cerr << "saved " << res.last_checkpoint << "\n";
+}
+
+// loss_curves.svg from the history so far, rewritten atomically.
+void Recipe::write_plot() {
+  write_file_atomic(path_join(cfg.output_dir, "loss_curves.svg"),
+                    loss_curves_svg(res.history, "SafeKey training: " + cfg.output_dir));
+}
+
+// The end: the result's folders, the final plot and, with the memory meter, every rank's peaks in
+// memory.json (a collective).
+void Recipe::finish() {
   res.steps = st.global_step;
   if (!res.last_checkpoint.empty()) (lora_cfg ? res.adapter_dir : res.model_dir) = path_join(res.last_checkpoint, lora_cfg ? "adapter" : "model");
   if (main_rank) write_plot();
@@ -510,7 +681,14 @@ TrainResult run_training(const TrainConfig& cfg) {
                              {"cpu_peak_after_load_bytes_per_rank", std::vector<double>(peak.begin() + W, peak.end())}}
                             .dump(1));
   }
-  return res;
+}
+
+}  // namespace
+
+TrainResult run_training(const TrainConfig& cfg) {
+  validate_config(cfg);
+  Recipe recipe(cfg);
+  return recipe.run();
 }
 
 }  // namespace safekey::train
