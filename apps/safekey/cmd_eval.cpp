@@ -55,20 +55,25 @@ struct Generated {
   json guard;  // with --guard
 };
 
+// The generation request of a benchmark item, for local generation and for rendering a prefilling
+// item sent through an endpoint alike: the conversation for the chat template (without one, the last
+// message as a raw prompt), then the prefilling target cut to `prefill_tokens` tokens.
+infer::Request request_of(const eval::BenchItem& it, bool chat, int64_t prefill_tokens) {
+  infer::Request r;
+  if (chat) {
+    for (const auto& msg : it.messages) r.messages.push_back({msg.role, msg.content});
+  } else {
+    r.prompt = it.messages.back().content;
+  }
+  r.prefill = it.prefill_target;
+  r.prefill_tokens = prefill_tokens;
+  return r;
+}
+
 std::vector<Generated> generate_locally(cli::Args& a, LoadedModel& m, const eval::Benchmark& b) {
   const infer::SamplingParams p = sampling_params(a, "eval");
   std::vector<infer::Request> reqs;
-  for (const auto& it : b.items) {
-    infer::Request r;
-    if (m.chat) {
-      for (const auto& msg : it.messages) r.messages.push_back({msg.role, msg.content});
-    } else {
-      r.prompt = it.messages.back().content;
-    }
-    r.prefill = it.prefill_target;
-    r.prefill_tokens = a.i64("prefilling");
-    reqs.push_back(std::move(r));
-  }
+  for (const auto& it : b.items) reqs.push_back(request_of(it, m.chat != nullptr, a.i64("prefilling")));
   std::cerr << "eval: generating " << reqs.size() << " responses for " << b.name << "\n";
   std::vector<Generated> out;
   for (auto& c : m.gen->generate(reqs, p))
@@ -114,15 +119,7 @@ std::vector<Generated> generate_remotely(cli::Args& a, const eval::Benchmark& b)
     }
     const int64_t prefill_tokens = a.i64("prefilling");
     o.render = [&tok, &chat, prefill_tokens](const eval::BenchItem& it) {
-      infer::Request r;
-      if (chat) {
-        for (const auto& msg : it.messages) r.messages.push_back({msg.role, msg.content});
-      } else {
-        r.prompt = it.messages.back().content;
-      }
-      r.prefill = it.prefill_target;
-      r.prefill_tokens = prefill_tokens;
-      return infer::render_prompt(r, *tok, chat.get());
+      return infer::render_prompt(request_of(it, chat != nullptr, prefill_tokens), *tok, chat.get());
     };
   }
   std::cerr << "eval: generating " << b.items.size() << " responses for " << b.name << " through "

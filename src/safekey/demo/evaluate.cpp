@@ -70,13 +70,14 @@ std::string split_prompt_key(const std::vector<world::Item>& items) {
 // written before prompt keys is trusted for the world's own splits (the run folder's plan fixes
 // them); the template-file splits can change under the same name, so they need a matching key.
 static std::map<std::string, std::vector<world::Item>> splits_to_generate(
-    const json& cached, const std::map<std::string, std::vector<world::Item>>& splits) {
+    const json& cached, const std::map<std::string, std::vector<world::Item>>& splits,
+    const std::map<std::string, std::string>& keys_now) {
   std::map<std::string, std::vector<world::Item>> todo;
+  const json keys = cached.is_object() ? cached.value("prompt_keys", json::object()) : json::object();
   for (const auto& [split, items] : splits) {
     if (cached.is_object() && cached.at("scores").contains(split)) {
-      const json keys = cached.value("prompt_keys", json::object());
       const bool from_templates = split == "harmful_extra" || split == "benign_extra";
-      if (keys.contains(split) ? keys[split] == split_prompt_key(items) : !from_templates) continue;
+      if (keys.contains(split) ? keys[split] == keys_now.at(split) : !from_templates) continue;
     }
     todo[split] = items;
   }
@@ -89,7 +90,9 @@ world::ModelEval evaluate_model(const std::string& model_dir,
                                 const std::string& out_json, const infer::GuardOptions* guard,
                                 std::map<std::string, std::vector<double>>* guard_scores) {
   const json cached = path_exists(out_json) ? read_json_file(out_json) : json();
-  const auto todo = splits_to_generate(cached, splits);
+  std::map<std::string, std::string> keys_now;
+  for (const auto& [split, items] : splits) keys_now[split] = split_prompt_key(items);
+  const auto todo = splits_to_generate(cached, splits, keys_now);
   if (todo.empty()) {
     read_guard_scores(cached, guard_scores);
     return from_json(cached, splits);
@@ -117,7 +120,7 @@ world::ModelEval evaluate_model(const std::string& model_dir,
     if (todo.count(split)) continue;
     for (const char* k : {"scores", "keyword_refusal", "families", "completions"})
       if (cached.contains(k) && cached.at(k).contains(split)) out[k][split] = cached.at(k).at(split);
-    out["prompt_keys"][split] = split_prompt_key(items);
+    out["prompt_keys"][split] = keys_now.at(split);
   }
   for (const auto& [split, items] : todo) {
     std::vector<infer::Request> reqs;
@@ -150,7 +153,7 @@ world::ModelEval evaluate_model(const std::string& model_dir,
     out["families"][split] = fams;
     out["keyword_refusal"][split] = items.empty() ? 0.0 : kw / static_cast<double>(items.size());
     out["completions"][split] = rows;
-    out["prompt_keys"][split] = split_prompt_key(items);
+    out["prompt_keys"][split] = keys_now.at(split);
   }
   if (guard) out["guard"] = {{"threshold", guard->threshold}, {"score", infer::guard_score_name(guard->score)},
                              {"key", guard->key_sentence}, {"observe_only", guard->observe_only}};
