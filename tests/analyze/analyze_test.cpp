@@ -5,10 +5,16 @@
 
 #include <cmath>
 #include <cstdio>
+#include <set>
+#include <sstream>
 
 #include "safekey/analyze/attention_share.h"
+#include "safekey/analyze/generated_u.h"
 #include "safekey/analyze/safety_probe.h"
 #include "safekey/demo/toy_model.h"
+#include "safekey/infer/engine.h"
+#include "safekey/infer/prompt.h"
+#include "safekey/text/tokenizer.h"
 #include "safekey/train/dataset.h"
 #include "safekey/util/file.h"
 #include "safekey/world/dataset.h"
@@ -284,4 +290,226 @@ TEST(AnalyzeCli, AttentionAndProbeWriteJson) {
   const auto bad = test::run_safekey({"analyze", "probe", "--model", f.model_dir, "--data", dir + "/none.json"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("none.json"), std::string::npos) << bad.err;
+}
+
+namespace {
+
+// Forces each sequence's reply at its prefill (by sequence id), then hands every step to `inner`.
+class ForceReplies : public infer::DecodeObserver {
+ public:
+  ForceReplies(std::vector<std::vector<int64_t>> replies, std::shared_ptr<infer::DecodeObserver> inner)
+      : replies_(std::move(replies)), inner_(std::move(inner)) {}
+  void on_step(infer::StepView& v, infer::Engine& e) override {
+    if (v.prefill)
+      for (uint64_t id : v.ids) e.force(id, replies_.at(id));
+    inner_->on_step(v, e);
+  }
+  void on_finish(uint64_t id, infer::Completion& c) override { inner_->on_finish(id, c); }
+
+ private:
+  std::vector<std::vector<int64_t>> replies_;
+  std::shared_ptr<infer::DecodeObserver> inner_;
+};
+
+std::vector<int64_t> prompt_of(const data::TokenizedExample& ex) {
+  return {ex.input_ids.begin(), ex.input_ids.begin() + ex.query_len};
+}
+
+}  // namespace
+
+// When the model writes exactly the record's response (forced token for token, as training
+// tokenized it), the U found while decoding is the record's U — the world's U is one sentence —
+// and its state is the teacher-forced probe's feature. Catches: the state of the token after U
+// (or before its last), a U counted from the wrong token, states read from the wrong row of a
+// batch (8 sequences decode together, prompts of different lengths), and a search that does not
+// stop at the first sentence. The observer also ends each sequence once U is known (stop token).
+TEST(AnalyzeGeneratedU, ForcedReferenceRepliesGiveTheTeacherForcedFeatures) {
+  const auto& f = fixture();
+  auto model = model::load_model(f.model_dir);
+  const auto tok = text::Tokenizer::from_file(f.model_dir);
+  auto ds = train::load_record_examples(f.records, f.model_dir, {"4o_rewrite"}, false, "", 512, false);
+  ds.examples.resize(16);
+  std::vector<int> labels;
+  int64_t skipped = 0;
+  const auto want = analyze::end_of_u_features(model, ds.examples, &labels, &skipped);
+  ASSERT_EQ(skipped, 0);
+
+  auto states = std::make_shared<analyze::GeneratedUStates>(tok, 64);
+  std::vector<std::vector<int64_t>> replies;
+  std::vector<infer::Request> reqs(ds.examples.size());
+  for (size_t i = 0; i < ds.examples.size(); ++i) {
+    const auto& ex = ds.examples[i];
+    ASSERT_EQ(ex.u_begin, ex.query_len);
+    replies.emplace_back(ex.input_ids.begin() + ex.query_len, ex.input_ids.begin() + ex.k_end);
+    reqs[i].prompt_ids = prompt_of(ex);
+  }
+  infer::GeneratorOptions go;
+  go.max_batch_size = 8;
+  go.observer = std::make_shared<ForceReplies>(replies, states);
+  infer::Generator gen(model, tok, nullptr, go);
+  const int64_t eos = gen.eos_token_ids().at(0);
+  states->stop_with(eos);
+  infer::SamplingParams p;
+  p.max_new_tokens = 80;
+  p.ignore_eos = false;
+  const auto out = gen.generate(reqs, p);
+  ASSERT_EQ(states->results().size(), ds.examples.size());
+  for (size_t i = 0; i < ds.examples.size(); ++i) {
+    const auto& ex = ds.examples[i];
+    const auto& u = states->results().at(i);
+    ASSERT_TRUE(u.found) << i;
+    EXPECT_EQ(u.tokens, ex.u_end - ex.u_begin) << i << ": " << u.text;
+    const std::vector<int64_t> u_ids(ex.input_ids.begin() + ex.u_begin, ex.input_ids.begin() + ex.u_end);
+    EXPECT_EQ(u.text, infer::decode_ids(tok, u_ids, true)) << i;
+    EXPECT_LT((u.last - want[static_cast<int64_t>(i)]).abs().max().item<double>(), 1e-4) << i;
+    // Ended once U was known: the stop token follows the tokens already queued (the reply).
+    EXPECT_EQ(out[i].finish_reason, "stop") << i;
+    EXPECT_EQ(out[i].token_ids.size(), replies[i].size() + 1) << i;
+    EXPECT_EQ(out[i].token_ids.back(), eos) << i;
+  }
+}
+
+// A model whose greedy reply to any prompt ending in "\n" is kReply: a bigram chain. Every chain
+// token (and the prompt's last token) has its own embedding direction, the unembedding row of the
+// next token points along it, and eos follows the last; attention and MLP add only a small
+// context-dependent term (so hidden states differ between prompts, as they must for the probe).
+constexpr const char* kReply = "The user wants harm. No!";  // no token twice (toy BPE)
+constexpr const char* kReplyU = "The user wants harm.";
+
+std::string bigram_model(const std::string& tok_dir, const std::string& dir) {
+  const auto tok = text::Tokenizer::from_file(tok_dir);
+  json cfg = read_json_file(path_join(tok_dir, "config.json"));
+  cfg["hidden_size"] = 64;
+  cfg["intermediate_size"] = 64;
+  cfg["num_hidden_layers"] = 1;
+  cfg["tie_word_embeddings"] = false;
+  model::DecoderModel m(model::ModelConfig::from_json(cfg, "bigram"));
+  const auto enc = [&](const std::string& t) {
+    auto v = tok.encode_ids(t, false);
+    return std::vector<int64_t>(v.begin(), v.end());
+  };
+  std::vector<int64_t> chain = enc("\n");
+  EXPECT_EQ(chain.size(), 1u);
+  for (int64_t t : enc(kReply)) chain.push_back(t);
+  chain.push_back(cfg["eos_token_id"].get<int64_t>());
+  EXPECT_LE(chain.size(), 64u);
+  EXPECT_EQ(std::set<int64_t>(chain.begin(), chain.end()).size(), chain.size());  // a chain, no branch
+  torch::NoGradGuard ng;
+  torch::manual_seed(3);
+  for (auto& [name, w] : m->hf_named_parameters()) {
+    if (name.find("norm") != std::string::npos) {
+      w.fill_(1.0);
+    } else if (name.find("v_proj.weight") != std::string::npos || name.find("o_proj.weight") != std::string::npos) {
+      w.normal_(0, 0.15);
+    } else if (name == "model.embed_tokens.weight") {
+      w.normal_(0, 0.3);
+      for (size_t i = 0; i + 1 < chain.size(); ++i) {
+        w[chain[i]].zero_();
+        w[chain[i]][static_cast<int64_t>(i)] = 4.0;
+      }
+    } else if (name == "lm_head.weight") {
+      w.zero_();
+      for (size_t i = 0; i + 1 < chain.size(); ++i) w[chain[i + 1]][static_cast<int64_t>(i)] = 1.0;
+    } else {
+      w.zero_();
+    }
+  }
+  model::save_model(m, dir);
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+    write_file_atomic(path_join(dir, f), read_file(path_join(tok_dir, f)));
+  return dir;
+}
+
+const std::string& bigram_dir() {
+  static const std::string d = bigram_model(fixture().model_dir, test::make_temp_dir("analyze_bigram") + "/model");
+  return d;
+}
+
+// The library path end to end, on a model whose reply is known: every record's U is kReply's first
+// sentence, its length the tokens of that sentence (the reply's tokenization splits there), its
+// state an uncached forward's over the record's prompt + U; the states differ between records.
+// Catches prompts built from the wrong tokens (the states would differ from the forward), a U one
+// token short or long, a search that reads past the first sentence, rows attributed to the wrong
+// record, and a limit below U's length not honoured.
+TEST(AnalyzeGeneratedU, OwnRepliesOfAModelWithAKnownReply) {
+  const auto& f = fixture();
+  auto model = model::load_model(bigram_dir());
+  const auto tok = text::Tokenizer::from_file(bigram_dir());
+  auto ds = train::load_record_examples(f.records, bigram_dir(), {"4o_rewrite"}, false, "", 512, false);
+  ds.examples.resize(12);
+  const auto u_ids = tok.encode_ids(kReplyU, false);
+  const auto reply_ids = tok.encode_ids(kReply, false);
+  ASSERT_TRUE(std::equal(u_ids.begin(), u_ids.end(), reply_ids.begin()));  // the split falls at the period
+  analyze::GeneratedUOptions opt;
+  opt.max_u_tokens = 40;
+  opt.batch_size = 5;
+  const auto g = analyze::generated_end_of_u_features(model, tok, ds.examples, opt);
+  ASSERT_EQ(g.examples.size(), 12u);
+  EXPECT_EQ(g.skipped, 0);
+  torch::NoGradGuard ng;
+  double spread = 0;
+  for (size_t r = 0; r < 12; ++r) {
+    EXPECT_EQ(g.examples[r], r);
+    EXPECT_EQ(g.texts[r], kReplyU);
+    EXPECT_EQ(g.tokens[r], static_cast<int64_t>(u_ids.size()));
+    EXPECT_EQ(g.labels[r], ds.examples[r].unsafe);
+    std::vector<int64_t> seq = prompt_of(ds.examples[r]);
+    seq.insert(seq.end(), u_ids.begin(), u_ids.end());
+    model::ForwardInput in;
+    in.input_ids = torch::tensor(seq, torch::kLong).view({1, -1});
+    in.compute_logits = false;
+    const auto h = model->forward(in).hidden[0][static_cast<int64_t>(seq.size()) - 1];
+    const auto row = g.features[static_cast<int64_t>(r)];
+    EXPECT_LT((row - h).abs().max().item<double>(), 1e-4) << r;
+    spread = std::max(spread, (row - g.features[0]).abs().max().item<double>());
+  }
+  EXPECT_GT(spread, 1e-3);  // the prompts do reach the state
+  opt.max_u_tokens = static_cast<int64_t>(u_ids.size()) - 1;  // U does not fit: every record skipped
+  try {
+    analyze::generated_end_of_u_features(model, tok, ds.examples, opt);
+    ADD_FAILURE() << "no U within the limit must be an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("none of the 12 replies"), std::string::npos) << e.what();
+  }
+}
+
+// The command: --generated gives the library's probe on the same records, --u-out lists every
+// record in order, and --u-out without --generated is an error.
+TEST(AnalyzeCli, ProbeOnGeneratedU) {
+  const auto& f = fixture();
+  const std::string dir = test::make_temp_dir("analyze_gen_cli");
+  const auto r = test::run_safekey({"analyze", "probe", "--model", bigram_dir(), "--data", f.records, "--generated",
+                                    "--limit", "40", "--out", dir + "/p.json", "--u-out", dir + "/u.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json pr = read_json_file(dir + "/p.json");
+  EXPECT_EQ(pr["u"], "generated");
+  EXPECT_EQ(pr["train"].get<int64_t>() + pr["test"].get<int64_t>(), 40);
+  EXPECT_EQ(pr["skipped"].get<int64_t>(), 0);
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(read_file(dir + "/u.jsonl"));
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  ASSERT_EQ(lines.size(), 40u);
+  auto model = model::load_model(bigram_dir());
+  const auto tok = text::Tokenizer::from_file(bigram_dir());
+  auto ds = train::load_record_examples(f.records, bigram_dir(), {"4o_rewrite"}, false, "", 8192, false);
+  ds.examples.resize(40);
+  for (size_t i = 0; i < 40; ++i) {
+    const json j = json::parse(lines[i]);
+    EXPECT_EQ(j["record"], ds.examples[i].source);
+    EXPECT_EQ(j["unsafe"], ds.examples[i].unsafe);
+    EXPECT_EQ(j["u"], kReplyU);
+  }
+  analyze::GeneratedUOptions opt;  // the command's defaults: --max-u-tokens 128, --repetition-penalty 1.2
+  opt.repetition_penalty = 1.2;
+  const auto g = analyze::generated_end_of_u_features(model, tok, ds.examples, opt);
+  const auto want = analyze::linear_probe(g.features, g.labels, {});
+  EXPECT_DOUBLE_EQ(pr["test_accuracy"].get<double>(), want.test_accuracy);
+  EXPECT_DOUBLE_EQ(pr["train_accuracy"].get<double>(), want.train_accuracy);
+
+  const auto bad = test::run_safekey({"analyze", "probe", "--model", f.model_dir, "--data", f.records, "--u-out",
+                                      dir + "/x.jsonl"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("--u-out needs --generated"), std::string::npos) << bad.err;
 }

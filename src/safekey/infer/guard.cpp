@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "safekey/data/response.h"
-#include "safekey/data/sentences.h"
 #include "safekey/infer/prompt.h"
 #include "safekey/text/tokenizer.h"
 #include "safekey/util/error.h"
@@ -27,40 +25,6 @@ const char* guard_score_name(GuardScore s) {
     case GuardScore::Max: return "max";
   }
   return "?";
-}
-
-size_t first_sentence_end(std::string_view text, bool* at_end) {
-  *at_end = false;
-  static constexpr std::string_view kOpen = "<think>", kClose = "</think>";
-  size_t start = 0;
-  auto skip_space = [&] {
-    while (start < text.size()) {
-      size_t j = start;
-      if (!data::is_python_space(data::utf8_next(text, j))) break;
-      start = j;
-    }
-  };
-  skip_space();
-  if (text.substr(start, kOpen.size()) == kOpen) {
-    start += kOpen.size();
-    skip_space();
-  }
-  const size_t stop = std::min(text.size(), text.find(kClose, start));
-  for (size_t i = start + 1; i <= stop; ++i) {
-    const char c = text[i - 1];
-    if (c != '.' && c != '?') continue;
-    if (i >= start + 3 && text.substr(i - 3, 3) == "...") continue;
-    bool followed = false;
-    if (i < text.size()) {
-      size_t j = i;
-      followed = data::is_python_space(data::utf8_next(text, j));
-      if (!followed) continue;
-    }
-    if (data::ends_in_abbreviation(text.substr(start, i - start))) continue;
-    *at_end = !followed;
-    return i;
-  }
-  return std::string::npos;
 }
 
 namespace {
@@ -111,70 +75,36 @@ void KeySentenceGuard::on_step(StepView& step, Engine& engine) {
   for (size_t i = 0; i < step.ids.size(); ++i) {
     const uint64_t id = step.ids[i];
     if (step.prefill) {
-      Row r;
+      Row r(UFinder(tok_, opts_.max_u_tokens));
       r.prompt_sum = step.prompt_hidden_sum[static_cast<int64_t>(i)].clone();
       r.prompt_len = step.prompt_len[i];
-      rows_[id] = std::move(r);
+      rows_.insert_or_assign(id, std::move(r));
     }
     auto it = rows_.find(id);
-    if (it == rows_.end() || it->second.done) continue;
+    if (it == rows_.end() || it->second.u.done() || step.fed[i] < 0) continue;
     Row& r = it->second;
-    if (step.fed[i] >= 0) {
-      r.ids.push_back(step.fed[i]);
-      r.hidden.push_back(step.hidden[static_cast<int64_t>(i)].to(torch::kFloat32).clone());
-      r.text = decode_ids(tok_, r.ids, true);
-      r.ends.push_back(r.text.size());
-    }
-    watch(r, id, engine);
-    if (r.done) {  // the verdict is final: the per-token states are not needed any more
+    if (auto u = r.u.push(step.fed[i], step.hidden[static_cast<int64_t>(i)])) check(r, *u, id, engine);
+    if (r.u.done()) {  // the verdict is final: the per-token states are not needed any more
       r.prompt_sum = torch::Tensor();
-      std::vector<torch::Tensor>().swap(r.hidden);
-      std::vector<int64_t>().swap(r.ids);
-      std::vector<size_t>().swap(r.ends);
-      std::string().swap(r.text);
+      r.u.release();
     }
   }
 }
 
-void KeySentenceGuard::watch(Row& r, uint64_t id, Engine& engine) {
-  if (r.ids.empty()) return;
-  const std::string& text = r.text;
-  bool at_end = false;
-  const size_t e = first_sentence_end(text, &at_end);
-  if (e == std::string::npos) {
-    r.pending_end = std::string::npos;
-    const bool closed = text.find("</think>") != std::string::npos;
-    if (closed || static_cast<int64_t>(r.ids.size()) >= opts_.max_u_tokens) r.done = true;
-    return;
-  }
-  if (e == r.pending_end) {  // scored below the threshold one token ago, and the sentence did end
-    if (!at_end) r.done = true;
-    return;
-  }
-  // U = the generated tokens before the first one that reaches past the sentence's last character.
-  int64_t j = 0;
-  while (j < static_cast<int64_t>(r.ends.size()) && r.ends[static_cast<size_t>(j)] <= e) ++j;
-  if (j == 0) {  // the first token already crosses the boundary: no U of its own
-    r.done = true;
-    return;
-  }
-  auto u = torch::stack(std::vector<torch::Tensor>(r.hidden.begin(), r.hidden.begin() + j)).sum(0);
-  auto h_u = u / static_cast<double>(j);
-  auto h_xu = (r.prompt_sum + u) / static_cast<double>(r.prompt_len + j);
+void KeySentenceGuard::check(Row& r, const UFinder::Candidate& u, uint64_t id, Engine& engine) {
+  const torch::Tensor sum = r.u.hidden_sum(u.tokens);
+  const torch::Tensor h_u = sum / static_cast<double>(u.tokens);
+  const torch::Tensor h_xu = (r.prompt_sum + sum) / static_cast<double>(r.prompt_len + u.tokens);
   const model::HeadScores s = model::score_safety_head(head_, h_u, h_xu);
   r.verdict.checked = true;
   r.verdict.p_u = s.p_u;
   r.verdict.p_xu = s.p_xu;
   r.verdict.score = score(s);
-  r.verdict.u_tokens = j;
+  r.verdict.u_tokens = u.tokens;
   if (!opts_.observe_only && r.verdict.score >= opts_.threshold) {
     r.verdict.fired = true;
-    engine.force(id, at_end ? key_ids_sep_ : key_ids_);
-    r.done = true;
-  } else if (at_end) {
-    r.pending_end = e;
-  } else {
-    r.done = true;
+    engine.force(id, u.at_end ? key_ids_sep_ : key_ids_);
+    r.u.stop();
   }
 }
 

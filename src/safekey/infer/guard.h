@@ -8,21 +8,12 @@
 // sentence (the "aha" sentence, e.g. the K of the training refusals); generation continues from
 // there. Below the threshold nothing changes.
 //
-// Where U ends, as training finds it (data/spans.cpp, data/annotate.cpp): the first sentence
-// boundary of the generated text by the reference split (a '.' or '?' — not "..." — followed by
-// whitespace), not after an initial or abbreviation (data::ends_in_abbreviation); U's tokens are
-// the generated tokens before the first token that reaches past the sentence's last character.
-// At inference the boundary is decided one token early: when the text so far ends in '.' or '?',
-// U is scored then (the next token decides whether the sentence really ended — a forced key starts
-// with the separator, so it does end; an unforced next token without whitespace, as in "3." "5",
-// means it did not, and the guard keeps looking). Differences from the annotator, on purpose: U is
-// always one sentence (the annotator may join a restating second sentence), and a boundary is not
-// undone when the next sentence starts lowercase. A leading "<think>" in the generated text (chat
-// templates that leave it to the model) is skipped. The prompt may end in a prefill (an attacker's
-// start of the reply): U is then the model's first own sentence after it, and ctx_head pools the
-// whole prompt, prefill included; in a multi-turn conversation U is the first sentence of the last
-// assistant turn. A sequence that writes "</think>" or `max_u_tokens` tokens before any boundary is
-// left alone.
+// Where U ends, as training finds it, and how that is decided while decoding: infer/u_end.h. The
+// prompt may end in a prefill (an attacker's start of the reply): U is then the model's first own
+// sentence after it, and ctx_head pools the whole prompt, prefill included; in a multi-turn
+// conversation U is the first sentence of the last assistant turn. A forced key starts with the
+// separator when U's text is not yet followed by whitespace, so the sentence does end there. A
+// sequence without a U (infer::UFinder) is left alone.
 #pragma once
 #include <torch/torch.h>
 
@@ -32,6 +23,7 @@
 
 #include "safekey/infer/engine.h"
 #include "safekey/infer/generator.h"
+#include "safekey/infer/u_end.h"
 #include "safekey/model/safety_head.h"
 
 namespace safekey::text {
@@ -55,11 +47,6 @@ struct GuardOptions {
                                  //   score does not depend on τ, since nothing changes before U ends)
 };
 
-// Where the first sentence of `text` ends: the byte offset just after its '.' or '?', or npos.
-// `*at_end` is set when that offset is text.size() (not yet followed by whitespace). Stops at
-// "</think>". A leading "<think>" and whitespace are skipped.
-size_t first_sentence_end(std::string_view text, bool* at_end);
-
 class KeySentenceGuard : public DecodeObserver {
  public:
   // hidden_size: the model's (checked against the head file). The tokenizer must outlive the guard.
@@ -74,17 +61,13 @@ class KeySentenceGuard : public DecodeObserver {
 
  private:
   struct Row {
+    explicit Row(UFinder f) : u(std::move(f)) {}
+    UFinder u;                           // the generated tokens until U is known
     torch::Tensor prompt_sum;            // [H] float32
     int64_t prompt_len = 0;
-    std::vector<int64_t> ids;            // generated tokens whose hidden states are known
-    std::vector<torch::Tensor> hidden;   // [H] float32 each
-    std::vector<size_t> ends;            // decoded length of ids[0..j]
-    std::string text;                    // decoded ids (what the sentence search reads)
-    size_t pending_end = std::string::npos;  // a scored end awaiting the next token
-    bool done = false;
     GuardVerdict verdict;
   };
-  void watch(Row& r, uint64_t id, Engine& engine);
+  void check(Row& r, const UFinder::Candidate& u, uint64_t id, Engine& engine);
 
   GuardOptions opts_;
   const text::Tokenizer& tok_;
