@@ -6,7 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include "safekey/eval/benchmarks.h"
+#include "safekey/eval/bench_item.h"
+#include "safekey/util/json.h"
 
 namespace safekey::eval::detail {
 

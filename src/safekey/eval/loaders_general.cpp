@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "safekey/eval/bench_loaders.h"
+#include "safekey/eval/benchmarks.h"
 #include "safekey/eval/choice.h"
 #include "safekey/eval/csv.h"
 #include "safekey/eval/humaneval.h"

@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "safekey/infer/generator.h"
+#include "safekey/infer/request.h"
 #include "safekey/infer/sampling.h"
 #include "safekey/infer/text_stream.h"
 #include "safekey/model/decoder.h"

@@ -10,8 +10,14 @@
 #include <string>
 #include <vector>
 
-#include "safekey/infer/generator.h"
+#include "safekey/infer/request.h"
+#include "safekey/infer/sampling.h"
 #include "safekey/model/config.h"
+
+namespace safekey::text {
+class Tokenizer;
+class ChatFormat;
+}  // namespace safekey::text
 
 namespace safekey::infer {
 
