@@ -198,3 +198,30 @@ TEST(ChatClient, RawPromptGoesToCompletionsAndReadsTheText) {
 
 }  // namespace
 }  // namespace safekey::net
+
+namespace safekey::net {
+
+// A 200 reply whose body is JSON but not an object once escaped as nlohmann's type_error (value()
+// on an array), not the project's error; every malformed body is now one Error naming the problem.
+TEST(ChatReplyParser, MalformedBodiesAreErrors) {
+  for (const char* body : {"[1, 2]", "3", "null", "{\"choices\": {}}", "{\"choices\": [3]}",
+                           "{\"choices\": [{\"message\": 3}]}", "not json"}) {
+    try {
+      (void)parse_chat_reply(body, false, "srv");
+      ADD_FAILURE() << body << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("srv: reply"), std::string::npos) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << body << " escaped as " << e.what();
+    }
+  }
+  const auto r = parse_chat_reply("{\"choices\": [{\"text\": \"abc\", \"finish_reason\": \"length\"}]}", true, "srv");
+  EXPECT_EQ(r.content, "abc");
+  EXPECT_EQ(r.finish_reason, "length");
+  EXPECT_THROW(parse_chat_reply("{\"choices\": [{\"text\": 5}]}", true, "srv"), Error);
+  EXPECT_EQ(parse_chat_reply("{\"choices\": [{\"finish_reason\": \"stop\"}]}", false, "srv").content, "");
+  EXPECT_EQ(server_error_message("{\"error\": {\"message\": \"bad key\"}}"), "bad key");
+  EXPECT_EQ(server_error_message("[\"error\"]"), "[\"error\"]");
+}
+
+}  // namespace safekey::net

@@ -26,26 +26,6 @@ std::string understanding_prompt(const std::string& question, const std::vector<
       "{\"understanding_end_sentence\": <sentence number>}");
 }
 
-std::optional<int> parse_understanding_reply(const std::string& reply) {
-  auto open = reply.find('{'), close = reply.rfind('}');
-  if (open != std::string::npos && close != std::string::npos && close > open) {
-    try {
-      json j = json::parse(reply.substr(open, close - open + 1));
-      if (j.is_object() && j.contains("understanding_end_sentence")) {
-        const json& v = j["understanding_end_sentence"];
-        if (v.is_number_integer()) return v.get<int>();
-        if (v.is_string() && std::regex_match(v.get<std::string>(), std::regex(R"(\s*\d{1,4}\s*)")))
-          return std::stoi(v.get<std::string>());
-      }
-    } catch (const std::exception&) {
-    }
-  }
-  std::smatch m;
-  static const std::regex loose(R"("?understanding_end_sentence"?\s*[:=]\s*"?(\d{1,4}))");
-  if (std::regex_search(reply, m, loose)) return std::stoi(m[1]);
-  return std::nullopt;
-}
-
 data::SpanAnnotation annotation_for_u_sentences(const data::Record& record, int n) {
   data::SpanAnnotation a;
   const std::string_view resp = record.response;

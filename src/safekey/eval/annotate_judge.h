@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "safekey/data/annotate.h"
+#include "safekey/eval/judges.h"
 #include "safekey/net/chat_client.h"
 #include "safekey/util/json.h"
 
@@ -31,8 +32,7 @@ struct JudgeAnnotatorOptions {
 
 // The prompt for one record (numbered sentences 1..listed).
 std::string understanding_prompt(const std::string& question, const std::vector<std::string>& sentences);
-// n from a reply, or nullopt when it does not parse.
-std::optional<int> parse_understanding_reply(const std::string& reply);
+// n from a reply: parse_understanding_reply (judges.h).
 
 class JudgeAnnotator : public data::SpanAnnotator {
  public:

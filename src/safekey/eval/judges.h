@@ -67,6 +67,10 @@ const std::vector<std::string>& refusal_phrases();
 Verdict parse_harm_reply(const std::string& reply, int harm_threshold);
 Verdict parse_refusal_reply(const std::string& reply);
 Verdict parse_llama_guard_reply(const std::string& reply);
+// The judge annotator's reply (annotate_judge.h): the sentence n that ends U, from a JSON object
+// {"understanding_end_sentence": n} or a loose "understanding_end_sentence: n"; nullopt when it
+// does not parse. n has at most four digits.
+std::optional<int> parse_understanding_reply(const std::string& reply);
 // The prompts.
 std::string harm_rubric_prompt(const std::string& request, const std::string& response);
 std::string refusal_rubric_prompt(const std::string& request, const std::string& response);

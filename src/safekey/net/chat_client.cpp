@@ -88,25 +88,6 @@ ChatClient::ChatClient(ChatClientOptions opts)
     completions_url_.path = url_.path.substr(0, url_.path.size() - chat_tail.size()) + "/completions";
 }
 
-namespace {
-
-// The server's own error message, from an OpenAI-style {"error": {"message": ...}} body.
-std::string error_message(const std::string& body) {
-  try {
-    json j = json::parse(body);
-    if (j.contains("error")) {
-      const json& e = j["error"];
-      if (e.is_object() && e.contains("message") && e["message"].is_string())
-        return e["message"].get<std::string>();
-      if (e.is_string()) return e.get<std::string>();
-    }
-  } catch (const std::exception&) {
-  }
-  return body.size() > 300 ? body.substr(0, 300) + "..." : body;
-}
-
-}  // namespace
-
 ChatReply ChatClient::complete(const ChatRequest& req) const {
   const bool raw = !req.prompt.empty();
   const EndpointUrl& u = raw ? completions_url_ : url_;
@@ -137,42 +118,26 @@ ChatReply ChatClient::complete(const ChatRequest& req) const {
     const int status = res->status;
     if (status == 401 || status == 403) {
       throw ChatAuthError(cat(where, ": HTTP ", status, " authentication failed: ",
-                              error_message(res->body),
+                              server_error_message(res->body),
                               " (check OPENAI_API_KEY / --api-key for this endpoint)"),
                           status);
     }
     if (status == 429 || status >= 500) {
       last_was_network = false;
       last_status = status;
-      last_failure = cat(where, ": HTTP ", status, ": ", error_message(res->body));
+      last_failure = cat(where, ": HTTP ", status, ": ", server_error_message(res->body));
       continue;
     }
     if (status != 200) {
-      throw ChatHttpError(cat(where, ": HTTP ", status, ": ", error_message(res->body)), status);
+      throw ChatHttpError(cat(where, ": HTTP ", status, ": ", server_error_message(res->body)), status);
     }
     ChatReply reply;
-    reply.attempts = attempt + 1;
     try {
-      reply.raw = json::parse(res->body);
-    } catch (const std::exception& e) {
-      throw ChatHttpError(cat(where, ": reply is not JSON: ", e.what()), status);
+      reply = parse_chat_reply(res->body, raw, where);
+    } catch (const Error& e) {
+      throw ChatHttpError(e.what(), status);
     }
-    const json& choices = reply.raw.value("choices", json::array());
-    SK_CHECK(choices.is_array() && !choices.empty() && choices[0].is_object(), where,
-             ": reply has no choices[0]");
-    if (raw) {
-      const json& text = choices[0].value("text", json());
-      SK_CHECK(text.is_string(), where, ": reply choices[0].text is not a string");
-      reply.content = text.get<std::string>();
-    } else {
-      const json& msg = choices[0].value("message", json::object());
-      SK_CHECK(msg.is_object(), where, ": reply choices[0].message is not an object");
-      if (msg.contains("content") && msg["content"].is_string()) reply.content = msg["content"];
-      if (msg.contains("reasoning_content") && msg["reasoning_content"].is_string())
-        reply.reasoning_content = msg["reasoning_content"];
-    }
-    if (choices[0].contains("finish_reason") && choices[0]["finish_reason"].is_string())
-      reply.finish_reason = choices[0]["finish_reason"];
+    reply.attempts = attempt + 1;
     return reply;
   }
   std::string msg = cat(last_failure, " (gave up after ", opts_.max_retries + 1, " attempts)");

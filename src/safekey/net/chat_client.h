@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "safekey/net/chat_reply.h"
 #include "safekey/util/error.h"
 #include "safekey/util/json.h"
 
@@ -34,14 +35,6 @@ struct ChatRequest {
   int64_t max_tokens = -1;  // -1 = not sent (server default)
   bool json_mode = false;   // sends response_format {"type":"json_object"}
   json extra = json::object();  // more top-level body fields (top_p, seed, repetition_penalty, ...)
-};
-
-struct ChatReply {
-  std::string content;            // choices[0].message.content
-  std::string reasoning_content;  // choices[0].message.reasoning_content ("" when absent)
-  std::string finish_reason;
-  int attempts = 1;               // HTTP requests it took (1 = no retry)
-  json raw;                       // the whole response body
 };
 
 struct ChatClientOptions {
