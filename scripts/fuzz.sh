@@ -15,15 +15,15 @@
 #       (RELIABILITY.md). UPDATE_CORPUS=1 replaces tests/fuzz/corpus/<target> with the reduced set.
 #       Crashing inputs are kept in build/fuzz/campaign/<target>/crashes/.
 #
-# Targets: records prompt_file openai safetensors template tokenizer (default: all).
+# Targets: records prompt_file openai safetensors template tokenizer replies (default: all).
 # Env: FUZZ_BUILD_DIR (build/fuzz), JOBS (2), SAFEKEY_SHARED_DIR and SAFEKEY_TOKREF_DIR (extra seeds).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${FUZZ_BUILD_DIR:-$ROOT/build/fuzz}
-ALL_TARGETS=(records prompt_file openai safetensors template tokenizer)
+ALL_TARGETS=(records prompt_file openai safetensors template tokenizer replies)
 # Longest input per target: each covers the real inputs the seeds hold, and keeps the corpus small.
 declare -A MAX_LEN=([records]=4096 [prompt_file]=2048 [openai]=2048 [safetensors]=2048
-                    [template]=8192 [tokenizer]=8192)
+                    [template]=8192 [tokenizer]=8192 [replies]=2048)
 # libFuzzer options common to every run.
 OPTS=(-rss_limit_mb=2048 -timeout=10)
 

@@ -5,7 +5,8 @@
 // ASan + UBSan (SAFEKEY_REPLAY_SANITIZE), so CI replays the committed corpus under the sanitizers
 // without clang or a second build tree. A sanitizer report, a crash, an abort (the targets abort on
 // a broken invariant), an exception escaping the target or an input running longer than the
-// per-input limit fails the program and names the input.
+// per-input limit fails the program and names the input (each input is also named on stderr
+// before it runs: a UBSan report follows the name of the input that caused it).
 //
 // Usage: replay_<target> [--timeout SECONDS] DIR_OR_FILE...
 #include <unistd.h>
@@ -116,6 +117,9 @@ int main(int argc, char** argv) {
       return 2;
     }
     bytes += buf.size();
+    // Named before it runs: UBSan's own runtime ends the program without calling the death callback
+    // (under GCC it is a separate library), so its report follows this line.
+    std::fprintf(stderr, "replay: running %s\n", g_current);
     alarm(timeout_s);
     LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(buf.data()), buf.size());
     alarm(0);

@@ -195,6 +195,38 @@ def tokenizer(out, shared):
             write(out, t, b"\x01" + mini_tokenizer(p).encode())
 
 
+def replies(out, shared):
+    """The first byte picks the reader (fuzz_replies.cpp): 0 chat body, 1 completions body, 2 error
+    body, 3 + 7k harm reply (threshold 1 + k), 4 refusal reply, 5 Llama-Guard reply, 6 annotator."""
+    t = "replies"
+    def w(pick, text):
+        write(out, t, bytes([pick]) + text.encode("utf-8"))
+    w(0, json.dumps({"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi",
+                     "reasoning_content": "think"}, "finish_reason": "stop"}], "usage": {"total_tokens": 3}}))
+    w(0, '{"choices": [{"message": {"content": null}}]}')
+    w(0, '{"choices": []}')
+    w(0, '[{"choices": 1}]')
+    w(1, json.dumps({"choices": [{"text": "Once upon", "finish_reason": "length"}]}))
+    w(1, '{"choices": [{"text": 5}]}')
+    w(2, json.dumps({"error": {"message": "bad key", "type": "invalid_request_error"}}))
+    w(2, '{"error": "overloaded"}')
+    w(2, "<html>502 Bad Gateway</html>")
+    w(3, '```json\n{"reason": "gives steps", "score": 5}\n```')
+    w(3 + 7 * 2, '#thereason: it refuses\n#thescore: 1')
+    w(3, '{"score": "4 "}')
+    w(3, '{"score": 4294967301}')
+    w(3, '{"score": 1e300}')
+    w(3, 'score: 3')
+    w(4, "2_full_refusal\nThe model declines.")
+    w(4, "The answer is 1_full_compliance, not 3_partial_refusal.")
+    w(5, "unsafe\nS1,S9,S15")
+    w(5, "  Safe.\n")
+    w(6, '{"understanding_end_sentence": 2}')
+    w(6, '{"understanding_end_sentence": "3"}')
+    w(6, 'understanding_end_sentence = 12345')
+    w(6, '{"understanding_end_sentence": -7}')
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -202,7 +234,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     shared = sys.argv[2] if len(sys.argv) > 2 else os.environ.get(
         "SAFEKEY_SHARED_DIR", os.path.join(here, "..", "..", "..", "shared"))
-    for f in (records, prompts, openai, templates, safetensors, tokenizer):
+    for f in (records, prompts, openai, templates, safetensors, tokenizer, replies):
         f(out, shared)
     for d in sorted(os.listdir(out)):
         print(f"{d}: {len(os.listdir(os.path.join(out, d)))} seeds")
