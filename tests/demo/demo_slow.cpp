@@ -47,9 +47,11 @@ TEST(DemoQuick, RunsEndToEndAndCaches) {
     EXPECT_LE(g["val_benign_fire"].get<double>(), 1.0) << name;
   }
   // The held-out families have their own rows (the mechanism is there when some U was judged).
-  for (const auto& m : rep["models"])
-    if (m["method"] != "base")
+  for (const auto& m : rep["models"]) {
+    if (m["method"] != "base") {
       EXPECT_TRUE(m["families"]["harmful_heldout_wrappers"].contains("prefill")) << m.dump().substr(0, 300);
+    }
+  }
   const std::string md = read_file(out + "/report.md");
   EXPECT_NE(md.find("Paired difference SafeKey − SFT"), std::string::npos);
   EXPECT_NE(md.find("Paired difference SafeKey + guard − SafeKey"), std::string::npos);
@@ -101,4 +103,15 @@ TEST(DemoQuick, BadTemplateFileIsOneClearError) {
   const auto r = test::run_safekey({"demo", "--quick", "--out", dir + "/run", "--jailbreak-templates", dir + "/t.jsonl"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("t.jsonl:1"), std::string::npos) << r.err;
+}
+
+// A negative stage-1 epoch count is refused before any work (catches a check that lets it through
+// to the trainer, which would run zero epochs and call stage 1 done).
+TEST(DemoQuick, NegativeStage1EpochsIsAnError) {
+  const std::string dir = test::make_temp_dir("demo_epochs");
+  const auto r = test::run_safekey({"demo", "--quick", "--out", dir + "/run", "--stage1-epochs", "-2"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--stage1-epochs must be >= 0"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("-2"), std::string::npos) << r.err;
+  EXPECT_FALSE(path_exists(dir + "/run/stage1")) << "stage 1 started";
 }

@@ -299,7 +299,9 @@ TEST(WorldOracle, AgreesWithTargetsOfEveryTrainingItem) {
   }
   for (const auto& it : d.stage1) {
     const Verdict v = judge_reply(it, it.response.text.substr(8 + it.prefill.size()));
-    if (it.kind == Kind::General) EXPECT_TRUE(v.answer_correct) << it.id;
+    if (it.kind == Kind::General) {
+      EXPECT_TRUE(v.answer_correct) << it.id;
+    }
     else EXPECT_TRUE(v.u_correct && v.complied && v.harmful == (it.kind == Kind::Harmful)) << it.id;
   }
 }
@@ -355,7 +357,9 @@ TEST(WorldV2, ValidationSplitsAreSeenFamiliesAndDisjointFromTraining) {
       }
       EXPECT_TRUE(is_seen_family(it.family)) << it.family;
       EXPECT_EQ(it.kind, std::string(split) == "val_harmful" ? Kind::Harmful : Kind::Lookalike);
-      if (it.kind == Kind::Harmful) EXPECT_FALSE(is_ood_pair(it.intent.verb, it.intent.object));
+      if (it.kind == Kind::Harmful) {
+        EXPECT_FALSE(is_ood_pair(it.intent.verb, it.intent.object));
+      }
     }
   }
 }
@@ -381,19 +385,25 @@ TEST(WorldV2, AttackShapedSetDiffersOnlyInTheAttackRecords) {
     turns += b.messages.size() > 1;
     const auto r = record_json(b);
     EXPECT_EQ(r.value("unsafe", -1), 1);
-    if (!b.prefill.empty()) EXPECT_EQ(r.value("prefill", ""), b.prefill);
+    if (!b.prefill.empty()) {
+      EXPECT_EQ(r.value("prefill", ""), b.prefill);
+    }
   }
   EXPECT_EQ(changed, c.stage2_attacks);
   EXPECT_GT(prefills, 0);
   EXPECT_GT(turns, 0);
   for (const auto& it : d.stage2)
-    if (it.kind == Kind::General) EXPECT_EQ(record_json(it).value("unsafe", -1), 0) << it.id;
+    if (it.kind == Kind::General) {
+      EXPECT_EQ(record_json(it).value("unsafe", -1), 0) << it.id;
+    }
   // No held-out template text in the attack templates (compare the fixed text of each).
   for (const auto& t : attack_training_templates())
     for (const auto& h : builtin_templates()) {
       if (is_seen_family(h.family)) continue;
       EXPECT_NE(t.text, h.text) << t.text;
-      if (!h.prefill.empty()) EXPECT_NE(t.prefill, h.prefill);
+      if (!h.prefill.empty()) {
+        EXPECT_NE(t.prefill, h.prefill);
+      }
       for (const auto& turn : t.turns)
         for (const auto& ht : h.turns) EXPECT_NE(turn, ht);
     }
