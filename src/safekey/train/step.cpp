@@ -13,6 +13,22 @@ std::vector<float> to_floats(const torch::Tensor& t) {
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
+// The step's loss terms and counts on the host: one copy for all of them (r.terms).
+void read_terms(StepResult& r) {
+  auto t = r.terms.cpu();
+  const double* v = t.data_ptr<double>();
+  r.total_loss = v[0];
+  r.sft_loss = v[1];
+  r.k_loss = v[2];
+  r.head_loss = v[3];
+  r.L_head_C = v[4];
+  r.L_head_ctx = v[5];
+  r.sft_correct = static_cast<int64_t>(v[6]);
+  r.k_correct = static_cast<int64_t>(v[7]);
+  r.finite = std::isfinite(r.total_loss) && std::isfinite(r.sft_loss) && std::isfinite(r.k_loss) &&
+             std::isfinite(r.head_loss);
+}
+
 }  // namespace
 
 StepResult safekey_step(model::DecoderModel& model, SafetyHead* head, const Batch& batch,
@@ -71,20 +87,7 @@ StepResult safekey_step(model::DecoderModel& model, SafetyHead* head, const Batc
     r.terms = torch::stack({f64(total), f64(sft.loss), f64(k_loss), f64(head_loss), f64(head_C), f64(head_ctx),
                             f64(sft.correct_count), f64(k_correct)});
   }
-  if (o.host_values) {  // one copy for every term
-    auto t = r.terms.cpu();
-    const double* v = t.data_ptr<double>();
-    r.total_loss = v[0];
-    r.sft_loss = v[1];
-    r.k_loss = v[2];
-    r.head_loss = v[3];
-    r.L_head_C = v[4];
-    r.L_head_ctx = v[5];
-    r.sft_correct = static_cast<int64_t>(v[6]);
-    r.k_correct = static_cast<int64_t>(v[7]);
-    r.finite = std::isfinite(r.total_loss) && std::isfinite(r.sft_loss) && std::isfinite(r.k_loss) &&
-               std::isfinite(r.head_loss);
-  }
+  if (o.host_values) read_terms(r);
   if (o.backward && r.finite && total.requires_grad()) (total * o.loss_scale).backward();
   return r;
 }
