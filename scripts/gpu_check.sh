@@ -17,7 +17,9 @@
 #        against bounds derived from each dtype's unit roundoff (compare_losses);
 #     4. the distributed path on one GPU: the CUDA float32 run again under `safekey launch
 #        --nproc-per-node 1` (a real NCCL process group of one, ZeRO-2), compared with the plain run;
-#     5. scale: an R1-Distill-Qwen-1.5B-shaped model (random weights) trains 3 SafeKey steps in bf16
+#     5. generation and `analyze probe --generated` with the toy model on CUDA against the CPU
+#        (greedy float32: at least 80% of the replies and of the U texts identical);
+#     6. scale: an R1-Distill-Qwen-1.5B-shaped model (random weights) trains 3 SafeKey steps in bf16
 #        at sequence 4096 with gradient checkpointing and chunked cross-entropy; the highest
 #        nvidia-smi memory.used during the run next to `safekey train --plan` for the same settings.
 # Each step's failure is reported and the next step still runs; the exit status counts failures.
@@ -164,6 +166,36 @@ if bad:
 EOF
 }
 
+# Generation and the generated-U probe on CUDA against the CPU, on the toy model (float32, greedy):
+# kernels round differently, so a near-tie may flip one argmax and the rest of that reply; at least
+# 80% of the replies (and of the U texts) must be identical, and every reply must have its tokens.
+compare_generation() {  # compare_generation <safekey> <model> <records.json> <workdir>
+  local sk=$1 model=$2 records=$3 w=$4
+  mkdir -p "$w"
+  python3 -c "import json,sys; json.dump([r['question'] for r in json.load(open(sys.argv[1]))], open(sys.argv[2], 'w'))" \
+    "$records" "$w/prompts.json" || return 1
+  for dev in cpu cuda; do
+    "$sk" generate --model "$model" --prompts "$w/prompts.json" --out "$w/gen-$dev.json" --max-new-tokens 96 \
+      --device "$dev" --save-token-ids --overwrite || return 1
+    "$sk" analyze probe --generated --model "$model" --data "$records" --device "$dev" --u-out "$w/u-$dev.jsonl" \
+      --out "$w/probe-$dev.json" || return 1
+  done
+  python3 - "$w" <<'EOF'
+import json, sys
+w = sys.argv[1]
+gen = {d: json.load(open(f"{w}/gen-{d}.json"))["data"] for d in ("cpu", "cuda")}
+same = sum(a["token_ids"] == b["token_ids"] for a, b in zip(gen["cpu"], gen["cuda"]))
+u = {d: [json.loads(l)["u"] for l in open(f"{w}/u-{d}.jsonl")] for d in ("cpu", "cuda")}
+same_u = sum(a == b for a, b in zip(u["cpu"], u["cuda"]))
+probe = {d: json.load(open(f"{w}/probe-{d}.json"))["test_accuracy"] for d in ("cpu", "cuda")}
+n = len(gen["cpu"])
+print(f"identical replies CPU vs CUDA: {same}/{n}; identical generated U: {same_u}/{len(u['cpu'])}; "
+      f"probe accuracy cpu {probe['cpu']:.3f} cuda {probe['cuda']:.3f}")
+empty = [i for i, it in enumerate(gen["cuda"]) if not it["token_ids"]]
+sys.exit(1 if same < 0.8 * n or same_u < 0.8 * len(u["cpu"]) or empty else 0)
+EOF
+}
+
 scale_1p5b() {  # scale_1p5b <safekey> <workdir> [train flags]: 1.5B bf16 seq 4096 training, peak memory vs --plan
   local sk=$1 w=$2
   shift 2
@@ -223,6 +255,7 @@ run() {
   local train=("$B/safekey" train --model "$M" --data "$W/demo/world/stage2.json" --num-train-epochs 3
                --last-k-epoch 3 --key-sentence-prediction --safety-head --per-device-train-batch-size 8
                --gradient-accumulation-steps 1 --learning-rate 3e-4 --max-steps 40 --logging-steps 10)
+  step generate_cpu_vs_cuda compare_generation "$B/safekey" "$M" "$W/demo/world/analysis_probe.json" "$W/generate"
   step train_cpu_fp32 "${train[@]}" --output-dir "$W/cpu-fp32" --device cpu --dtype float32
   step train_cuda_fp32 "${train[@]}" --output-dir "$W/cuda-fp32" --device cuda --dtype float32
   step train_cuda_bf16 "${train[@]}" --output-dir "$W/cuda-bf16" --device cuda --dtype bfloat16

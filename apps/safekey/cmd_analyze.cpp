@@ -29,7 +29,7 @@ void emit(cli::Args& a, const json& j) {
 
 int run_attention(cli::Args& a) {
   const std::string dir = a.required("model");
-  auto model = model::load_model(dir);
+  auto model = model::load_model(dir, torch::kFloat32, compute_device(a));
   apply_adapter_flag(a, model);
   const auto ex = load(a, dir);
   emit(a, analyze::attention_shares(model, ex).to_json());
@@ -82,7 +82,7 @@ int run_probe_generated(cli::Args& a, model::DecoderModel& model, const std::str
 
 int run_probe(cli::Args& a) {
   const std::string dir = a.required("model");
-  auto model = model::load_model(dir);
+  auto model = model::load_model(dir, torch::kFloat32, compute_device(a));
   apply_adapter_flag(a, model);
   const auto ex = load(a, dir);
   if (a.on("generated")) return run_probe_generated(a, model, dir, ex);

@@ -67,14 +67,7 @@ int run_forward(cli::Args& args) {
   }
   std::string dtype = args.str("dtype");
   dtype = dtype == "auto" ? "float32" : model::canonical_dtype_name(dtype, "--dtype");
-  torch::Device device(torch::kCPU);
-  try {
-    device = torch::Device(args.str("device"));
-  } catch (const std::exception&) {
-    fail("--device: invalid device '", args.str("device"), "' (use cpu, cuda or cuda:N)");
-  }
-  SK_CHECK(!device.is_cuda() || torch::cuda::is_available(), "--device ", args.str("device"),
-           ": CUDA is not available in this build/machine");
+  const torch::Device device = compute_device(args);
 
   model::DecoderModel m = model::load_model(dir, model::torch_dtype_from_name(dtype), device);
   apply_adapter_flag(args, m);

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli.h"
+#include "model_setup.h"
 #include "safekey/model/decoder.h"
 #include "safekey/train/batch.h"
 #include "safekey/train/optim.h"
@@ -18,7 +19,7 @@ int run_loss(cli::Args& args) {
   const std::string model_dir = args.required("model");
   const std::string head_path = args.required("head");
   const std::string batch_path = args.required("batch");
-  torch::Device device(args.str("device"));
+  const torch::Device device = compute_device(args);
   auto model = model::load_model(model_dir, torch::kFloat32, device);
   model->train();
   model->set_gradient_checkpointing(args.on("gradient-checkpointing"));

@@ -29,11 +29,24 @@ void apply_adapter_flag(const cli::Args& a, model::DecoderModel& m) {
             << adapter.modules.size() << " modules)\n";
 }
 
+torch::Device compute_device(const cli::Args& a) {
+  const std::string name = a.str("device");
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(name);
+  } catch (const std::exception&) {
+    fail("--device: invalid device '", name, "' (use cpu, cuda or cuda:N)");
+  }
+  SK_CHECK(!device.is_cuda() || torch::cuda::is_available(), "--device ", name,
+           ": CUDA is not available in this build/machine");
+  return device;
+}
+
 std::unique_ptr<LoadedModel> load_for_generation(const cli::Args& a, const std::string& model_dir,
                                                  const GenerationSetup& setup) {
   auto m = std::make_unique<LoadedModel>();
   m->dir = model_dir;
-  m->model = model::load_model(model_dir, generation_dtype(a));
+  m->model = model::load_model(model_dir, generation_dtype(a), compute_device(a));
   apply_adapter_flag(a, m->model);
   m->tok = std::make_unique<text::Tokenizer>(text::Tokenizer::from_file(model_dir));
   try {

@@ -1,5 +1,5 @@
 // Loading a model folder for generation, shared by `safekey generate`, `safekey serve` and
-// `safekey eval`: the decoder (in --dtype), its tokenizer, its chat template when it has one, and a
+// `safekey eval`: the decoder (in --dtype, on --device), its tokenizer, its chat template when it has one, and a
 // Generator configured from the common generation flags (flags/infer.inc).
 #pragma once
 #include <memory>
@@ -35,6 +35,10 @@ void apply_adapter_flag(const cli::Args& a, model::DecoderModel& m);
 
 // --dtype: float32 or bfloat16; anything else is an error naming the flag.
 torch::ScalarType generation_dtype(const cli::Args& a);
+
+// --device: cpu, cuda or cuda:N; an unknown name, or CUDA where this build or machine has none, is
+// an error naming the flag.
+torch::Device compute_device(const cli::Args& a);
 
 std::unique_ptr<LoadedModel> load_for_generation(const cli::Args& a, const std::string& model_dir,
                                                  const GenerationSetup& setup);

@@ -2,6 +2,7 @@
 // interruption (a torn last line included), settings checks on resume, and malformed prompt files
 // reported as file:line:column.
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include "infer/tiny_model.h"
 #include "safekey/infer/prompt_file.h"
@@ -176,6 +177,39 @@ TEST_F(GenerateCli, SaveTokenIdsWritesTheGeneratedIds) {
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.erase(text.begin());
     EXPECT_EQ(text, it["response"][0].get<std::string>());
+  }
+}
+
+// --device reaches every command that loads a model: an unknown device is an error naming the flag,
+// and CUDA on a machine without it is refused (generate, eval, serve and analyze once loaded the
+// model on the CPU whatever --device said).
+TEST_F(GenerateCli, DeviceFlagIsHonouredByEveryModelCommand) {
+  std::string work = test::make_temp_dir("gencli_device");
+  const std::string prompts = path_join(work, "p.json");
+  write_file_atomic(prompts, json::array({"hello there"}).dump());
+  const std::string bench = path_join(work, "b.csv");
+  write_file_atomic(bench, "prompt\nhello there\n");
+  const std::string records = path_join(work, "r.jsonl");
+  write_file_atomic(records, "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", "
+                             "\"content\": \"<think>\\nA b. C d.\\n</think>\\n\\nx\"}], \"unsafe\": 1, "
+                             "\"summary_end_byte\": 12, \"next_sentence_end_byte\": 17}\n");
+  const std::vector<std::vector<std::string>> commands = {
+      gen_args(*dir_, prompts, path_join(work, "o.json")),
+      {"eval", "--model", *dir_, "--benches", bench, "--out", path_join(work, "ev")},
+      {"serve", "--model", *dir_, "--port", "0"},
+      {"analyze", "probe", "--model", *dir_, "--data", records},
+      {"analyze", "attention", "--model", *dir_, "--data", records},
+      {"forward", "--model", *dir_, "--ids", "1,2,3", "--out", path_join(work, "f.safetensors")}};
+  for (auto args : commands) {
+    args.insert(args.end(), {"--device", "tpu7"});
+    const auto r = run_safekey(args);
+    EXPECT_EQ(r.exit_code, 1) << args[0];
+    EXPECT_NE(r.err.find("--device: invalid device 'tpu7'"), std::string::npos) << args[0] << ": " << r.err;
+    if (torch::cuda::is_available()) continue;
+    args.back() = "cuda";
+    const auto c = run_safekey(args);
+    EXPECT_EQ(c.exit_code, 1) << args[0];
+    EXPECT_NE(c.err.find("--device cuda: CUDA is not available"), std::string::npos) << args[0] << ": " << c.err;
   }
 }
 
