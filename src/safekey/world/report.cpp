@@ -238,7 +238,9 @@ std::string report_markdown(const ReportInput& in) {
     };
     md += "\n## Paired difference " + label(a_name) + " − " + label(b_name) +
           " (same seed)\n\n| metric | difference | seeds |\n|---|---|---|\n";
-    for (auto [table, keys] : {std::make_pair(&ps, &names), std::make_pair(&pm, &mech)})
+    // A named array, not an initializer list of temporaries (GCC 14 warns of a dangling reference).
+    const std::pair<decltype(&ps), decltype(&names)> tables[] = {{&ps, &names}, {&pm, &mech}};
+    for (const auto& [table, keys] : tables)
       for (const auto& k : *keys) {
         auto& a = (*table)[a_name];
         auto& b = (*table)[b_name];
