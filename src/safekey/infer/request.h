@@ -48,8 +48,9 @@ struct Completion {
   GuardVerdict guard;              // with a guard (GeneratorOptions::observer)
 };
 
-// Watches decoding (the key-sentence guard, guard.h): engine_options() wires it into every engine
-// the generator (or the server) drives. Called on the engine's thread.
+// Watches decoding (the key-sentence guard, guard.h; the generated-U probe, analyze/generated_u.h):
+// Generator::engine_options() wires it into every engine the generator (or the server) drives.
+// Called on the engine's thread. Generator::generate numbers one call's sequences by request index.
 class DecodeObserver {
  public:
   virtual ~DecodeObserver() = default;
