@@ -5,7 +5,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 bash "$ROOT/scripts/install_deps.sh"
 bash "$ROOT/scripts/install_test_refs.sh"
-bash "$ROOT/scripts/build.sh"
+# Only what ctest runs (target safekey_tests: the program, the tests, the corpus replay); the
+# benchmark programs are built by scripts/build.sh without a target.
+TARGET=safekey_tests bash "$ROOT/scripts/build.sh"
 
 # The fuzz corpus is replayed by ctest under ASan + UBSan (tests fuzz_replay_<target>, this build).
 # SAFEKEY_FUZZ_SANITIZED_REPLAY=1 also replays it through the clang libFuzzer build first
